@@ -1,0 +1,69 @@
+/* cache.h - a cache of decompressed chunks with a byte budget.
+ *
+ * Keys are opaque 192-bit values (an object identity and a chunk index); values
+ * are byte buffers filled by a caller-supplied function on a miss.  Concurrent
+ * misses on one key call the fill function once; the others wait for it.  An entry
+ * is pinned while a caller holds it (between cache_get() and cache_put()) and is
+ * never evicted or freed while pinned.  Unpinned entries are evicted, least
+ * recently used first, to keep the bytes held within the budget; when every entry
+ * is pinned the cache may exceed its budget until entries are put back.
+ * Failed fills are not cached: every waiter gets the error and the next get retries.
+ *
+ * Thread-safe: every function may be called from any thread.  The fill function
+ * runs without any cache lock held.  cache/ knows nothing of FUSE or of the store.
+ */
+#ifndef FAISSFS_CACHE_CACHE_H
+#define FAISSFS_CACHE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cache;
+struct cache_entry;
+
+struct cache_key {
+	uint64_t obj[2]; /* object identity (store_object_id()) */
+	uint64_t chunk;	 /* chunk index */
+};
+
+/* Fills @dst (@len bytes) for a missing entry.  Returns 0 or -errno. */
+typedef int (*cache_fill_fn)(void *arg, void *dst, size_t len);
+
+/* Creates a cache holding at most @budget bytes of values.
+ * Returns 0, -EINVAL (budget 0) or -ENOMEM.  Caller frees with cache_free(). */
+int cache_new(size_t budget, struct cache **out);
+
+/* Frees the cache; every entry must have been put back (an assert checks). */
+void cache_free(struct cache *c);
+
+/* Gets the entry for @k, filling it with @fill(@arg, buf, @len) on a miss.
+ * On success *out is pinned: the caller must give it back with cache_put().
+ * Errors: whatever @fill returned; -ENOMEM.  A hit with a different @len than the
+ * entry's is a caller bug (assert). */
+int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill_fn fill,
+	      void *arg, struct cache_entry **out);
+
+/* The entry's bytes; borrowed, valid until cache_put(). */
+const void *cache_entry_data(const struct cache_entry *e);
+size_t cache_entry_len(const struct cache_entry *e);
+
+/* Unpins @e; the caller must not touch it afterwards. */
+void cache_put(struct cache *c, struct cache_entry *e);
+
+/* Changes the budget at run time; evicts down to it at once (unpinned entries). */
+void cache_set_budget(struct cache *c, size_t budget);
+
+struct cache_stats {
+	uint64_t hits;	    /* gets served from a ready entry, or by waiting for a fill */
+	uint64_t misses;    /* gets that called fill */
+	uint64_t evictions;
+	uint64_t fill_errors;
+	uint64_t bytes;	    /* value bytes held now */
+	uint64_t entries;   /* entries held now */
+	uint64_t budget;
+};
+
+/* A snapshot of the counters (each read atomically, not all at one instant). */
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+#endif

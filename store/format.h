@@ -1,0 +1,159 @@
+/* format.h - the faissfs store format, version 1, in one header.
+ *
+ * The prose spec with byte tables is store/FORMAT.md; this header and that file
+ * must agree.  All integers are little-endian and fixed width; every structure has
+ * a static size assert.  Readers decode with the fmt_get*() helpers below and
+ * check every length from disk against what remains before using it.
+ *
+ * A store is a directory:
+ *   STORE/.faissfs/superblock     struct fmt_superblock (64 bytes)
+ *   STORE/.faissfs/tmp/           objects being written (removed on publish)
+ *   STORE/<tenant>/<index>/<file> one object per logical file, same name
+ * Directories are plain directories.  A file whose first 16 bytes are an object
+ * header prefix (skippable-frame magic + "FFSOBJ1") is an object; any other
+ * regular file is a plain file, served as it is.
+ *
+ * An object is a valid sequence of zstd frames, so `zstd -d < object` prints the
+ * logical file:
+ *   [header: skippable frame, 64 bytes]
+ *   [chunk 0 frame] [chunk 1 frame] ...   one zstd frame per chunk (see kinds)
+ *   [trailer: skippable frame: MessagePack map + 8-byte XXH3-64 of the map]
+ */
+#ifndef FAISSFS_STORE_FORMAT_H
+#define FAISSFS_STORE_FORMAT_H
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FMT_VERSION_MAJOR 1
+#define FMT_VERSION_MINOR 0
+
+/* --- superblock: STORE/.faissfs/superblock ----------------------------------- */
+
+#define FMT_META_DIR	    ".faissfs"
+#define FMT_SUPERBLOCK_NAME "superblock"
+#define FMT_TMP_DIR	    "tmp"
+#define FMT_SB_MAGIC	    "FFSSTORE" /* 8 bytes, no NUL on disk */
+
+struct fmt_superblock {
+	uint8_t magic[8];	  /*  0 "FFSSTORE" */
+	uint16_t version_major;	  /*  8 FMT_VERSION_MAJOR; a reader refuses a larger one */
+	uint16_t version_minor;	  /* 10 additions that old readers may ignore */
+	uint32_t feature_incompat; /* 12 bits a reader must know, or refuse the store */
+	uint32_t feature_ro_compat; /* 16 bits a reader may ignore only when mounting read-only */
+	uint32_t feature_compat;   /* 20 bits any reader may ignore */
+	uint32_t chunk_size;	  /* 24 default chunk size for new objects (bytes) */
+	int32_t zstd_level;	  /* 28 default zstd level for new objects */
+	uint8_t uuid[16];	  /* 32 random, identifies the store */
+	uint64_t created_sec;	  /* 48 creation time, seconds since the epoch */
+	uint64_t checksum;	  /* 56 XXH3-64 of bytes 0..55 */
+};
+static_assert(sizeof(struct fmt_superblock) == 64, "superblock is 64 bytes on disk");
+
+/* Feature bits known to this version (none yet). */
+#define FMT_SB_INCOMPAT_KNOWN  0u
+#define FMT_SB_RO_COMPAT_KNOWN 0u
+
+/* --- object header: the first 64 bytes of every object ------------------------ */
+
+#define FMT_SKIPPABLE_MAGIC_HEADER  0x184D2A5Au /* zstd skippable frame, nibble A */
+#define FMT_SKIPPABLE_MAGIC_TRAILER 0x184D2A5Bu /* zstd skippable frame, nibble B */
+#define FMT_ZSTD_FRAME_MAGIC	    0xFD2FB528u
+#define FMT_OBJ_MAGIC		    "FFSOBJ1" /* 8 bytes with its NUL */
+#define FMT_OBJ_HEADER_SIZE	    64u
+
+struct fmt_object_header {
+	uint32_t frame_magic;	   /*  0 FMT_SKIPPABLE_MAGIC_HEADER */
+	uint32_t frame_size;	   /*  4 56: bytes of this frame after these 8 */
+	uint8_t magic[8];	   /*  8 "FFSOBJ1\0" */
+	uint16_t version_major;	   /* 16 FMT_VERSION_MAJOR */
+	uint16_t version_minor;	   /* 18 FMT_VERSION_MINOR */
+	uint32_t feature_incompat; /* 20 bits a reader must know (FMT_OBJ_INCOMPAT_*) */
+	uint32_t chunk_size;	   /* 24 power of two in [FMT_CHUNK_MIN, FMT_CHUNK_MAX] */
+	uint32_t reserved0;	   /* 28 zero */
+	uint64_t logical_size;	   /* 32 bytes of the logical file */
+	uint64_t trailer_offset;   /* 40 offset of the trailer frame's magic */
+	uint32_t trailer_size;	   /* 48 bytes of the whole trailer frame, magic included */
+	uint32_t reserved1;	   /* 52 zero */
+	uint64_t checksum;	   /* 56 XXH3-64 of bytes 0..55 */
+};
+static_assert(sizeof(struct fmt_object_header) == FMT_OBJ_HEADER_SIZE, "header is 64 bytes");
+
+#define FMT_OBJ_INCOMPAT_KNOWN 0u
+
+#define FMT_CHUNK_MIN	  (4u * 1024)	     /* 4 KiB */
+#define FMT_CHUNK_MAX	  (16u * 1024 * 1024) /* 16 MiB */
+#define FMT_CHUNK_DEFAULT (256u * 1024)	     /* chosen by bench/chunk_sweep.sh, see README */
+#define FMT_LEVEL_DEFAULT 3
+
+/* --- trailer --------------------------------------------------------------------
+ * [u32 FMT_SKIPPABLE_MAGIC_TRAILER][u32 frame size = map bytes + 8]
+ * [MessagePack map][u64 XXH3-64 of the map bytes]
+ * Map keys (strings); unknown keys are ignored by readers:
+ *   "size"       uint   logical size (must equal the header's)
+ *   "chunk_size" uint   (must equal the header's)
+ *   "level"      int    zstd level the writer used
+ *   "stored"     uint   sum of the chunk frames' stored lengths
+ *   "faiss"      map or nil: "fourcc" str(4), "binary" bool, "d" int, "ntotal" int,
+ *                "metric" int, "is_trained" bool, "code_size" int (binary only)
+ *   "chunks"     bin    nchunks * 24 bytes of struct fmt_chunk_rec, in chunk order;
+ *                nchunks = ceil(size / chunk_size)
+ * The chunk table is one bin so a reader can index it in O(1), or map it in pieces.
+ */
+#define FMT_TRAILER_MAX (1u << 30) /* a trailer longer than this is corrupt */
+
+enum fmt_chunk_kind {
+	FMT_CHUNK_HOLE = 0, /* all zero; the stored frame is an RLE frame, never read */
+	FMT_CHUNK_RAW = 1,  /* stored frame has only raw blocks (did not shrink by 1/8) */
+	FMT_CHUNK_ZSTD = 2, /* compressed zstd frame */
+};
+
+struct fmt_chunk_rec {
+	uint64_t offset;	/*  0 offset of the chunk's zstd frame in the object */
+	uint32_t stored_len;	/*  8 bytes of that frame */
+	uint8_t kind;		/* 12 enum fmt_chunk_kind */
+	uint8_t filter;		/* 13 0 = none (v1 knows no other) */
+	uint16_t reserved;	/* 14 zero */
+	uint64_t hash;		/* 16 XXH3-64 of the chunk's logical bytes */
+};
+static_assert(sizeof(struct fmt_chunk_rec) == 24, "chunk record is 24 bytes on disk");
+#define FMT_CHUNK_REC_SIZE 24u
+
+/* --- little-endian helpers --------------------------------------------------- */
+
+static inline uint16_t fmt_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t fmt_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t fmt_get64(const uint8_t *p)
+{
+	return (uint64_t)fmt_get32(p) | ((uint64_t)fmt_get32(p + 4) << 32);
+}
+
+static inline void fmt_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void fmt_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void fmt_put64(uint8_t *p, uint64_t v)
+{
+	fmt_put32(p, (uint32_t)v);
+	fmt_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif

@@ -1,0 +1,243 @@
+/* store.h - the faissfs store: a directory tree of chunked, compressed objects.
+ *
+ * The one public header of store/.  The byte layout is in format.h and FORMAT.md.
+ * store/ knows nothing of FUSE or of the cache; it shares no mutable state between
+ * threads: a struct store and a struct store_object are immutable once opened and
+ * may be read from many threads at once, each with its own struct store_dctx.
+ *
+ * Errors: every function returns 0 (or a size) on success and -errno on failure,
+ * and writes its out-parameters only on success.  Data on disk that is wrong is
+ * -EUCLEAN, always logged with the file, chunk and offset concerned.  Other codes
+ * are listed per function.
+ */
+#ifndef FAISSFS_STORE_STORE_H
+#define FAISSFS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct store;
+struct store_object;
+struct store_dctx;
+struct store_cctx;
+struct store_writer;
+
+/* --- stores ------------------------------------------------------------------- */
+
+struct store_params {
+	uint32_t chunk_size; /* power of two, FMT_CHUNK_MIN..FMT_CHUNK_MAX */
+	int level;	     /* zstd level, 1..19 (negative levels are refused) */
+};
+
+/* Default params (FMT_CHUNK_DEFAULT, FMT_LEVEL_DEFAULT). */
+void store_params_default(struct store_params *p);
+
+/* Checks @p.  Returns 0 or -EINVAL (logged, naming the bad value and the range). */
+int store_params_check(const struct store_params *p);
+
+/* Makes @path a store: creates the directory if missing, then .faissfs/ with its
+ * superblock and tmp/, published atomically.  An existing non-empty directory is
+ * accepted (its files become plain files of the store).
+ * Errors: -EEXIST already a store; -EINVAL bad params; -errno from the filesystem. */
+int store_create(const char *path, const struct store_params *p);
+
+#define STORE_RDONLY 0x1 /* never write to the store (no tmp/ cleanup, no writers) */
+
+/* Opens the store at @path: reads the superblock and nothing else.
+ * Errors: -ENOENT missing; -ENOTDIR not a directory; -EMEDIUMTYPE a directory
+ * without a superblock ("not a faissfs store"); -EUCLEAN corrupt superblock;
+ * -EPROTONOSUPPORT newer major version or unknown incompatible feature.
+ * Each is logged with what was wrong and what to do. */
+int store_open(const char *path, int flags, struct store **out);
+
+/* Frees @st (NULL is fine).  Objects opened from it must be freed first. */
+void store_close(struct store *st);
+
+/* The store's root directory fd, borrowed: valid until store_close(). */
+int store_root_fd(const struct store *st);
+
+/* The path given to store_open(), borrowed. */
+const char *store_path(const struct store *st);
+
+/* The store's default params for new objects, borrowed. */
+const struct store_params *store_default_params(const struct store *st);
+
+/* True for names the store reserves at its root (".faissfs"). */
+bool store_name_reserved(const char *name);
+
+/* --- FAISS header ------------------------------------------------------------- */
+
+struct store_faiss_info {
+	bool valid;	    /* false: not a FAISS index we recognise */
+	bool binary;	    /* an IndexBinary* */
+	bool is_trained;
+	char fourcc[5];	    /* NUL-terminated, e.g. "IxF2" */
+	int32_t d;
+	int32_t metric;	    /* faiss::MetricType */
+	int32_t code_size;  /* binary indices only, else 0 */
+	int64_t ntotal;
+};
+
+/* Parses the FAISS 1.7.3 index header at the start of a file (@buf, @len bytes,
+ * 64 are always enough).  No FAISS call.  Sets out->valid = false for anything that
+ * is not a known index fourcc with a plausible header.  Never fails. */
+void store_faiss_parse(const void *buf, size_t len, struct store_faiss_info *out);
+
+/* Name of a fourcc for people ("IndexFlatL2", "IndexIVFFlat", ...), or "unknown". */
+const char *store_faiss_type_name(const char *fourcc);
+
+/* --- reading objects ---------------------------------------------------------- */
+
+/* Looks at the first bytes of the open file @fd.
+ * Returns 1 and sets *logical_size if it is an object; 0 if it is a plain file;
+ * -EUCLEAN (logged with @logname) if it starts like an object but the header is
+ * bad; -EPROTONOSUPPORT for an object of a newer format; -errno on I/O errors. */
+int store_object_probe(int fd, const char *logname, uint64_t *logical_size);
+
+struct store_object_info {
+	uint64_t size;	       /* logical bytes */
+	uint64_t stored;       /* bytes of chunk frames (what compression achieved) */
+	uint64_t nchunks;
+	uint32_t chunk_size;
+	int level;
+	struct store_faiss_info faiss;
+};
+
+/* Opens the object @name in directory @dirfd (O_NOFOLLOW): reads and checks the
+ * header and trailer (chunk table).  @logname names it in log lines (borrowed for
+ * the life of the object: copy it if needed - the object keeps its own copy).
+ * Errors: -EUCLEAN corrupt; -EPROTONOSUPPORT newer format; -EMEDIUMTYPE a plain
+ * file, not an object; -ELOOP a symlink; -errno from openat/pread.
+ * Caller frees with store_object_free(). */
+int store_object_openat(int dirfd, const char *name, const char *logname,
+			struct store_object **out);
+
+/* Same, on an fd the caller owns (the object dup()s it). */
+int store_object_open_fd(int fd, const char *logname, struct store_object **out);
+
+void store_object_free(struct store_object *o);
+
+/* Borrowed; valid until store_object_free(). */
+const struct store_object_info *store_object_info(const struct store_object *o);
+
+/* A 128-bit identity of the object's content (derived from its trailer checksum
+ * and header), equal for byte-identical objects; a cache key. */
+void store_object_id(const struct store_object *o, uint64_t id[2]);
+
+/* Logical length of chunk @idx (chunk_size, or less for the last). */
+size_t store_object_chunk_len(const struct store_object *o, uint64_t idx);
+
+/* Kind (enum fmt_chunk_kind) and stored length of chunk @idx. */
+int store_object_chunk_kind(const struct store_object *o, uint64_t idx);
+uint32_t store_object_chunk_stored(const struct store_object *o, uint64_t idx);
+
+/* Decompression state for one thread: a ZSTD_DCtx and a read buffer.
+ * One per thread; never shared.  Free with store_dctx_free() (NULL is fine).
+ * Returns NULL on allocation failure. */
+struct store_dctx *store_dctx_new(void);
+void store_dctx_free(struct store_dctx *dc);
+
+/* Reads chunk @idx into @dst (store_object_chunk_len() bytes), verifying its
+ * checksum.  Thread-safe for distinct @dc.  Errors: -EUCLEAN (corrupt: bad frame,
+ * wrong length or checksum mismatch; logged with file, chunk and offset); -EINVAL
+ * idx out of range; -EIO/-errno from pread.  On error @dst holds garbage. */
+int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct store_dctx *dc,
+			    void *dst);
+
+/* Reads logical bytes [off, off+len) into @buf, chunk by chunk, without a cache
+ * (tools: export, verify).  Returns bytes read (short only at EOF) or -errno. */
+ssize_t store_object_pread(const struct store_object *o, struct store_dctx *dc, void *buf,
+			   size_t len, uint64_t off);
+
+/* --- writing objects ---------------------------------------------------------- */
+
+/* Compression state for one thread (ZSTD_CCtx + buffers).  Never shared. */
+struct store_cctx *store_cctx_new(void);
+void store_cctx_free(struct store_cctx *cc);
+
+/* One encoded chunk, ready to append.  data is owned by the struct: free with
+ * store_chunk_release(); store_chunk_encode() reuses its buffer. */
+struct store_chunk {
+	uint8_t *data;	   /* the zstd frame to store */
+	size_t cap;	   /* allocated bytes of data */
+	uint32_t stored_len;
+	uint32_t logical_len;
+	uint8_t kind;	   /* enum fmt_chunk_kind */
+	uint64_t hash;	   /* XXH3-64 of the logical bytes */
+};
+
+/* Encodes @len logical bytes (1..chunk_size): hole if all zero; zstd at @level if
+ * that saves at least 1/8, else a raw frame.  Pure: thread-safe for distinct @cc.
+ * Returns 0, -ENOMEM, or -EINVAL. */
+int store_chunk_encode(struct store_cctx *cc, const void *in, size_t len, int level,
+		       struct store_chunk *out);
+void store_chunk_release(struct store_chunk *c);
+
+/* Starts a new object in STORE/.faissfs/tmp/ with @p (NULL: store defaults).
+ * Errors: -EROFS store opened read-only; -EINVAL bad params; -errno.
+ * The writer is finished by store_writer_commit() or store_writer_abort(). */
+int store_writer_new(struct store *st, const struct store_params *p, struct store_writer **out);
+
+/* Appends logical bytes; compresses each full chunk inline (one thread). */
+int store_writer_write(struct store_writer *w, const void *buf, size_t len);
+
+/* Appends one chunk already encoded (by any thread) at the writer's params.
+ * Chunks must come in order; every chunk but the last must be full.
+ * Not to be mixed with store_writer_write() on the same writer. */
+int store_writer_append_chunk(struct store_writer *w, const struct store_chunk *c);
+
+/* Gives the writer the first bytes of the logical file (for the FAISS header) when
+ * it was fed with store_writer_append_chunk(); store_writer_write() does it itself. */
+void store_writer_set_head(struct store_writer *w, const void *buf, size_t len);
+
+/* Finishes the object: writes the trailer and header, fsyncs, sets @mode and
+ * @mtime (NULL: now), renames it to @name in @dirfd replacing any old file
+ * atomically, fsyncs @dirfd.  Frees @w whatever happens; on failure the temp
+ * file is removed and the old file, if any, is intact.  Errors: -errno (ENOSPC...). */
+int store_writer_commit(struct store_writer *w, int dirfd, const char *name, mode_t mode,
+			const struct timespec *mtime);
+
+/* Like commit, but leaves the finished object in tmp/ and gives its name there
+ * (caller frees) for checks before publishing with store_publish_tmp(). */
+int store_writer_finish(struct store_writer *w, char **tmpname);
+int store_publish_tmp(struct store *st, const char *tmpname, int dirfd, const char *name,
+		      mode_t mode, const struct timespec *mtime);
+/* Removes a finished temp object (on a failed check). */
+void store_discard_tmp(struct store *st, const char *tmpname);
+
+/* The tmp directory fd, borrowed (for opening a finished temp object). */
+int store_tmp_fd(const struct store *st);
+
+void store_writer_abort(struct store_writer *w);
+
+/* --- import and export (import.c, export.c) ----------------------------------- */
+
+struct store_import_opts {
+	unsigned threads;      /* compression threads; 0 = number of CPUs */
+	bool progress;	       /* print bytes, rate and ETA to stderr */
+	const struct store_params *params; /* NULL: store defaults */
+};
+
+struct store_import_stats {
+	uint64_t files, dirs, skipped; /* skipped: already in the store and identical */
+	uint64_t logical_bytes, stored_bytes;
+	double seconds;
+};
+
+/* Copies the data dir @src into the store: every directory and regular file,
+ * keeping names, modes and mtimes.  First checks the whole of @src and refuses
+ * (-EINVAL, each problem logged) symlinks, special files and unreadable entries
+ * before writing anything.  Each object is read back and compared with the source
+ * bytes before it is published.  Never writes to @src.  Re-runnable: a file whose
+ * object already holds identical bytes is skipped. */
+int store_import(struct store *st, const char *src, const struct store_import_opts *opts,
+		 struct store_import_stats *stats);
+
+/* Writes every file of the store to @dst (created; must not exist or be empty),
+ * byte-identical, with modes and mtimes. */
+int store_export(struct store *st, const char *dst, bool progress);
+
+#endif

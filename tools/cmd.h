@@ -1,0 +1,20 @@
+/* cmd.h - the subcommands of the faissfs command-line tool.
+ *
+ * Each takes the arguments after the tool name (argv[0] is the subcommand) and
+ * returns the process exit code: 0 success, 1 failure at run time (a message on
+ * stderr says what and what to do), 2 usage error.
+ */
+#ifndef FAISSFS_TOOLS_CMD_H
+#define FAISSFS_TOOLS_CMD_H
+
+#define EXIT_USAGE 2
+
+int cmd_init(int argc, char *argv[]);
+int cmd_import(int argc, char *argv[]);
+int cmd_export(int argc, char *argv[]);
+int cmd_inspect(int argc, char *argv[]);
+
+/* Shared option parsing: "256K", "1M", "4096" -> bytes.  Returns 0 or -EINVAL. */
+int cmd_parse_size(const char *s, unsigned long long *out);
+
+#endif

@@ -1,0 +1,93 @@
+/* faissfs.c - the command-line front end: `faissfs <command> [options]`.
+ *
+ * Dispatches to the subcommands; the mount daemon lives in fuse/, the rest in
+ * tools/cmd_*.c over the store API.  Exit codes: 0 ok, 1 failure, 2 usage.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "../fuse/mount.h"
+
+#ifndef FAISSFS_VERSION
+#define FAISSFS_VERSION "0.1.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char *argv[]);
+	const char *args;
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "mount", mnt_main, "STORE MOUNTPOINT [-f] [-o OPT,...]",
+	  "serve STORE as a filesystem at MOUNTPOINT" },
+	{ "init", cmd_init, "STORE [--chunk-size N] [--level N]", "create an empty store" },
+	{ "import", cmd_import, "SRC STORE [--chunk-size N] [--level N] [--threads N]",
+	  "copy a FAISSx data dir into a store (creates it if needed)" },
+	{ "export", cmd_export, "STORE DST", "write the store's files back out, byte-identical" },
+	{ "inspect", cmd_inspect, "FILE... [--chunks]",
+	  "show an object's header, FAISS info and chunk table" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: faissfs <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n           %s\n", commands[i].name, commands[i].args,
+			commands[i].help);
+	fprintf(f, "\n  faissfs <command> --help   options of one command\n"
+		   "  faissfs --version\n\n"
+		   "exit codes: 0 success, 1 failure (the message says what to do), 2 usage error\n");
+}
+
+int cmd_parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	case 't': case 'T': v <<= 40; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("faissfs %s (store format 1.0)\n", FAISSFS_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "faissfs: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
