@@ -134,6 +134,11 @@ size_t store_object_chunk_len(const struct store_object *o, uint64_t idx);
 int store_object_chunk_kind(const struct store_object *o, uint64_t idx);
 uint32_t store_object_chunk_stored(const struct store_object *o, uint64_t idx);
 
+/* XXH3-64 of chunk @idx's logical bytes as recorded in the chunk table (no I/O,
+ * not verified against the data); lets import skip files already stored.
+ * @idx must be < nchunks. */
+uint64_t store_object_chunk_hash(const struct store_object *o, uint64_t idx);
+
 /* Decompression state for one thread: a ZSTD_DCtx and a read buffer.
  * One per thread; never shared.  Free with store_dctx_free() (NULL is fine).
  * Returns NULL on allocation failure. */
