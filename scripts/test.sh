@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what faissfs needs, builds it (warnings are errors) and runs every test:
+# unit tests, integration tests on real mounts with real FAISS, the unit tests again
+# under ASan+UBSan, and the concurrent cache tests under TSan.
+#     sudo scripts/test.sh
+# Exits non-zero if anything fails.  Build trees: build-test/, build-asan/, build-tsan/.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc)
+
+bash scripts/install-deps.sh
+
+echo "== build (Release + checks, -Werror)"
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAISSFS_WERROR=ON >/dev/null
+cmake --build build-test -j"$jobs"
+
+echo "== unit and integration tests"
+ctest --test-dir build-test --output-on-failure -j"$jobs" -L unit
+ctest --test-dir build-test --output-on-failure -L integration
+
+echo "== unit tests under ASan+UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFAISSFS_WERROR=ON -DFAISSFS_WITH_FAISS=OFF \
+	-DFAISSFS_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit
+
+echo "== cache tests under TSan"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFAISSFS_WERROR=ON -DFAISSFS_WITH_FAISS=OFF \
+	-DFAISSFS_SANITIZE=thread >/dev/null
+cmake --build build-tsan -j"$jobs" --target ffs_cache
+tsan_targets=$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: unit\/cache\/\(.*\)$/unit_cache_\1/p')
+cmake --build build-tsan -j"$jobs" --target $tsan_targets
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -L cache
+
+echo "== all tests passed"
