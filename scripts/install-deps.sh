@@ -27,7 +27,7 @@ pkgs=(
 	libmsgpack-dev
 	libcmocka-dev
 	libfaiss-dev libopenblas0 python3-faiss python3-numpy
-	squashfuse squashfs-tools fio attr bc util-linux libxxhash-dev clang
+	squashfuse squashfs-tools fio attr bc util-linux libxxhash-dev
 )
 if [ "${FAISSFS_SKIP_APT:-0}" != 1 ]; then
 	export DEBIAN_FRONTEND=noninteractive
