@@ -1,0 +1,507 @@
+/* export.c - write every file of a store back out as ordinary files (store_export()).
+ *
+ * DST must be new or an empty directory.  The store is walked from its root (the
+ * reserved ".faissfs" skipped) into a sorted list first, so progress knows the
+ * totals; then directories are created, objects are decompressed piece by piece
+ * and plain files copied, all-zero chunks are left as holes, and each file gets
+ * its mode and mtime; directories get theirs last, deepest first.  A corrupt chunk
+ * stops the export: what was written stays, and the file that failed is named.
+ * One thread; the store is only read.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format.h"
+#include "store.h"
+#include "util/log.h"
+
+#define PIECE_MIN (8u << 20) /* bytes decompressed per store_object_pread() call */
+
+struct xentry {
+	char *rel;
+	bool dir;
+	bool object;
+	mode_t mode;
+	struct timespec mtime;
+	uint64_t size; /* logical */
+};
+
+struct xscan {
+	struct store *st;
+	struct xentry *v;
+	size_t n, cap;
+	uint64_t bytes, files;
+	dev_t dst_dev;
+	ino_t dst_ino;
+};
+
+struct xprogress {
+	bool on, shown;
+	uint64_t files_total, files_done, bytes_total, bytes_done;
+	double start, last;
+};
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Refreshes the status line at most 4 times a second (always when @force). */
+static void xprogress_show(struct xprogress *pr, bool force)
+{
+	double t = now_sec(), el = t - pr->start, rate, eta;
+
+	if (!pr->on || (!force && t - pr->last < 0.25))
+		return;
+	pr->last = t;
+	rate = el > 0 ? (double)pr->bytes_done / el : 0;
+	eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
+	fprintf(stderr, "\rexport: %llu/%llu files, %.1f/%.1f MiB, %.1f MB/s, ETA %d:%02d   ",
+		(unsigned long long)pr->files_done, (unsigned long long)pr->files_total,
+		(double)pr->bytes_done / 1048576.0, (double)pr->bytes_total / 1048576.0, rate / 1e6,
+		(int)(eta / 60), (int)eta % 60);
+	pr->shown = true;
+}
+
+static int xscan_add(struct xscan *sc, const char *rel, const struct stat *sb, bool object,
+		     uint64_t size)
+{
+	struct xentry *e;
+
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+		struct xentry *v = realloc(sc->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		sc->v = v;
+		sc->cap = cap;
+	}
+	e = &sc->v[sc->n];
+	e->rel = strdup(rel);
+	if (!e->rel)
+		return -ENOMEM;
+	e->dir = S_ISDIR(sb->st_mode);
+	e->object = object;
+	e->mode = sb->st_mode & 07777;
+	e->mtime = sb->st_mtim;
+	e->size = size;
+	if (!e->dir) {
+		sc->bytes += size;
+		sc->files++;
+	}
+	sc->n++;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the open directory @d, without "." and "..". */
+static int list_names(DIR *d, char ***out, size_t *count)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **v = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*v));
+
+			if (!v)
+				goto nomem;
+			names = v;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n])
+			goto nomem;
+		n++;
+	}
+	if (errno) {
+		int err = -errno;
+
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return err;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	*out = names;
+	*count = n;
+	return 0;
+nomem:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return -ENOMEM;
+}
+
+/* Adds the entries below the store directory @dfd (path @rel) to @sc, in pre-order.
+ * Takes ownership of @dfd. */
+static int xscan_dir(struct xscan *sc, int dfd, const char *rel)
+{
+	const char *sp = store_path(sc->st);
+	DIR *d = fdopendir(dfd);
+	char **names = NULL, *child = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	r = list_names(d, &names, &n);
+	if (r < 0) {
+		log_error("export: cannot list %s/%s: %s; check the store's permissions", sp, rel,
+			  strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct stat sb;
+		uint64_t size = 0;
+		int fd;
+
+		if (!*rel && store_name_reserved(names[i]))
+			continue;
+		free(child);
+		child = NULL;
+		if (asprintf(&child, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (fstatat(dirfd(d), names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			log_error("export: cannot examine %s/%s: %s; check the store's permissions",
+				  sp, child, strerror(-r));
+			break;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			if (sb.st_dev == sc->dst_dev && sb.st_ino == sc->dst_ino) {
+				log_error("export: DST %s/%s is inside the store; choose a DST "
+					  "outside %s",
+					  sp, child, sp);
+				r = -EINVAL;
+				break;
+			}
+			fd = openat(dirfd(d), names[i],
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				r = -errno;
+				log_error("export: cannot open %s/%s: %s; check the store's "
+					  "permissions",
+					  sp, child, strerror(-r));
+				break;
+			}
+			r = xscan_add(sc, child, &sb, false, 0);
+			if (r == 0)
+				r = xscan_dir(sc, fd, child);
+			else
+				close(fd);
+		} else if (S_ISREG(sb.st_mode)) {
+			fd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				r = -errno;
+				log_error("export: cannot open %s/%s: %s; check the store's "
+					  "permissions",
+					  sp, child, strerror(-r));
+				break;
+			}
+			r = store_object_probe(fd, child, &size);
+			close(fd);
+			if (r < 0) {
+				log_error("export: cannot read %s/%s: %s; repair it (import the "
+					  "file again) or move it out of the store",
+					  sp, child, strerror(-r));
+				break;
+			}
+			r = xscan_add(sc, child, &sb, r == 1, r == 1 ? size : (uint64_t)sb.st_size);
+		} else {
+			log_error(
+				"export: %s/%s is neither a regular file nor a directory; a store "
+				"holds only those: move it out of the store, then export again",
+				sp, child);
+			r = -EINVAL;
+		}
+	}
+out:
+	free(child);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return r;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* Writes @len bytes at @off, leaving runs of @hole all-zero bytes unwritten. */
+static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off, size_t hole)
+{
+	for (size_t p = 0; p < len;) {
+		size_t n = len - p < hole ? len - p : hole;
+
+		if (!all_zero(buf + p, n)) {
+			for (size_t w = 0; w < n;) {
+				ssize_t k = pwrite(fd, buf + p + w, n - w, (off_t)(off + p + w));
+
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k < 0)
+					return -errno;
+				w += (size_t)k;
+			}
+		}
+		p += n;
+	}
+	return 0;
+}
+
+struct xctx {
+	struct store *st;
+	int dstfd;
+	const char *dst;
+	struct store_dctx *dc;
+	uint8_t *buf;
+	size_t bufsize;
+	struct xprogress pr;
+};
+
+/* Writes one file of the store to DST.  Returns 0 or -errno, logged. */
+static int export_file(struct xctx *x, const struct xentry *e)
+{
+	const char *sp = store_path(x->st);
+	struct store_object *o = NULL;
+	char *logname = NULL;
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
+	uint64_t off = 0, hole = FMT_CHUNK_MIN;
+	int in = -1, out = -1, r = 0;
+	const char *what = "read";
+
+	if (asprintf(&logname, "%s/%s", sp, e->rel) < 0)
+		return -ENOMEM;
+	in = openat(store_root_fd(x->st), e->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (e->object) {
+		r = store_object_open_fd(in, logname, &o);
+		if (r < 0)
+			goto fail;
+		hole = store_object_info(o)->chunk_size;
+		if (store_object_info(o)->size != e->size) {
+			r = -EAGAIN; /* replaced since the scan */
+			goto fail;
+		}
+	}
+	out = openat(x->dstfd, e->rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		what = "create";
+		goto fail;
+	}
+	while (off < e->size) {
+		size_t want = e->size - off < x->bufsize ? (size_t)(e->size - off) : x->bufsize;
+		ssize_t n;
+
+		if (o)
+			n = store_object_pread(o, x->dc, x->buf, want, off);
+		else
+			n = pread(in, x->buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR && !o)
+			continue;
+		if (n < 0) {
+			r = o ? (int)n : -errno;
+			goto fail;
+		}
+		if (n == 0) {
+			r = -EAGAIN; /* shorter than when listed */
+			goto fail;
+		}
+		r = write_sparse(out, x->buf, (size_t)n, off, hole);
+		if (r < 0) {
+			what = "write";
+			goto fail;
+		}
+		off += (uint64_t)n;
+		x->pr.bytes_done += (uint64_t)n;
+		xprogress_show(&x->pr, false);
+	}
+	what = "write";
+	if (ftruncate(out, (off_t)e->size) < 0 || fchmod(out, e->mode) < 0 ||
+	    futimens(out, ts) < 0 || close(out) < 0) {
+		out = -1;
+		r = -errno;
+		goto fail;
+	}
+	out = -1;
+	goto done;
+fail:
+	if (r == -EAGAIN)
+		log_error("export: %s changed while being exported; stop whatever writes to the "
+			  "store, then export again into an empty DST",
+			  logname);
+	else
+		log_error("export: stopped at %s: cannot %s it%s%s: %s; DST %s keeps the files "
+			  "written before it; %s, then export again into an empty DST",
+			  logname, what, strcmp(what, "read") ? " to " : "",
+			  strcmp(what, "read") ? x->dst : "", strerror(-r), x->dst,
+			  r == -EUCLEAN ? "import that file again from its source"
+					: "fix the cause");
+done:
+	if (out >= 0)
+		close(out);
+	store_object_free(o);
+	if (in >= 0)
+		close(in);
+	free(logname);
+	return r;
+}
+
+/* Opens DST, creating it (0755) if missing; refuses anything but an empty directory. */
+static int open_dst(const char *dst)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r;
+
+	if (mkdir(dst, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		log_error("export: cannot create DST %s: %s; give a path whose parent exists "
+			  "and is writable",
+			  dst, strerror(-r));
+		return r;
+	}
+	fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno == ENOTDIR || errno == ELOOP ? -EEXIST : -errno;
+		log_error("export: DST %s %s; give a new path or an empty directory", dst,
+			  r == -EEXIST ? "exists and is not a directory" : strerror(-r));
+		return r;
+	}
+	r = dup(fd);
+	d = r >= 0 ? fdopendir(r) : NULL;
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	r = de ? -EEXIST : -errno;
+	closedir(d);
+	if (r < 0) {
+		if (r == -EEXIST)
+			log_error("export: DST %s is not empty; export needs a new path or an "
+				  "empty directory (nothing was written)",
+				  dst);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int store_export(struct store *st, const char *dst, bool progress)
+{
+	struct xscan sc = {.st = st};
+	struct xctx x = {.st = st, .dst = dst, .dstfd = -1};
+	uint32_t cs = store_default_params(st)->chunk_size;
+	double t0 = now_sec(), secs;
+	struct stat sb;
+	int r, fd;
+
+	x.dstfd = open_dst(dst);
+	if (x.dstfd < 0)
+		return x.dstfd;
+	if (fstat(x.dstfd, &sb) < 0) {
+		r = -errno;
+		goto out;
+	}
+	sc.dst_dev = sb.st_dev;
+	sc.dst_ino = sb.st_ino;
+	fd = openat(store_root_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = xscan_dir(&sc, fd, "");
+	if (r < 0)
+		goto out;
+
+	x.bufsize = PIECE_MIN > 8 * (size_t)cs ? PIECE_MIN : 8 * (size_t)cs;
+	x.buf = malloc(x.bufsize);
+	x.dc = store_dctx_new();
+	if (!x.buf || !x.dc) {
+		r = -ENOMEM;
+		goto out;
+	}
+	x.pr.on = progress;
+	x.pr.start = t0;
+	x.pr.files_total = sc.files;
+	x.pr.bytes_total = sc.bytes;
+
+	for (size_t i = 0; i < sc.n && r == 0; i++) {
+		const struct xentry *e = &sc.v[i];
+
+		if (e->dir) {
+			if (mkdirat(x.dstfd, e->rel, 0700) < 0) {
+				r = -errno;
+				log_error("export: cannot create %s/%s: %s; check DST's "
+					  "permissions and free space",
+					  dst, e->rel, strerror(-r));
+			}
+			continue;
+		}
+		r = export_file(&x, e);
+		x.pr.files_done++;
+		xprogress_show(&x.pr, false);
+	}
+	for (size_t i = sc.n; r == 0 && i-- > 0;) {
+		const struct xentry *e = &sc.v[i];
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
+
+		if (!e->dir)
+			continue;
+		if (fchmodat(x.dstfd, e->rel, e->mode, 0) < 0 ||
+		    utimensat(x.dstfd, e->rel, ts, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			log_error("export: cannot set the mode or mtime of %s/%s: %s", dst, e->rel,
+				  strerror(-r));
+		}
+	}
+	xprogress_show(&x.pr, true);
+	if (x.pr.on && x.pr.shown)
+		fprintf(stderr, "\r\033[K");
+	secs = now_sec() - t0;
+	log_info("export: %s %llu of %llu files, %.1f MiB in %.1f s, %.1f MB/s",
+		 r == 0 ? "done:" : "stopped after", (unsigned long long)x.pr.files_done,
+		 (unsigned long long)sc.files, (double)x.pr.bytes_done / 1048576.0, secs,
+		 secs > 0 ? (double)x.pr.bytes_done / secs / 1e6 : 0.0);
+out:
+	store_dctx_free(x.dc);
+	free(x.buf);
+	for (size_t i = 0; i < sc.n; i++)
+		free(sc.v[i].rel);
+	free(sc.v);
+	close(x.dstfd);
+	return r;
+}
