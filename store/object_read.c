@@ -1,0 +1,405 @@
+/* object_read.c - opening an object and reading its chunks.
+ *
+ * Open reads the 64-byte header and the trailer (the chunk table) and checks both
+ * completely; after that the object is immutable and read_chunk() only needs a
+ * pread, one zstd frame decode and one XXH3 per chunk.  Every byte from disk is
+ * checked before use: bad data is -EUCLEAN, logged with file, chunk and offset.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "util/log.h"
+
+#define CORRUPT_HINT "restore the file from its source or re-import it"
+
+void store_header_build(uint8_t out[FMT_OBJ_HEADER_SIZE], uint32_t chunk_size,
+			uint64_t logical_size, uint64_t trailer_offset, uint32_t trailer_size)
+{
+	memset(out, 0, FMT_OBJ_HEADER_SIZE);
+	fmt_put32(out, FMT_SKIPPABLE_MAGIC_HEADER);
+	fmt_put32(out + 4, FMT_OBJ_HEADER_SIZE - 8);
+	memcpy(out + 8, FMT_OBJ_MAGIC, 8);
+	fmt_put16(out + 16, FMT_VERSION_MAJOR);
+	fmt_put16(out + 18, FMT_VERSION_MINOR);
+	fmt_put32(out + 20, 0);
+	fmt_put32(out + 24, chunk_size);
+	fmt_put64(out + 32, logical_size);
+	fmt_put64(out + 40, trailer_offset);
+	fmt_put32(out + 48, trailer_size);
+	fmt_put64(out + 56, XXH3_64bits(out, 56));
+}
+
+bool store_header_is_object(const uint8_t *buf, size_t n)
+{
+	return n >= 16 && fmt_get32(buf) == FMT_SKIPPABLE_MAGIC_HEADER &&
+	       memcmp(buf + 8, FMT_OBJ_MAGIC, 8) == 0;
+}
+
+int store_header_check(const uint8_t *buf, size_t n, uint64_t file_size, const char *logname,
+		       struct fmt_object_header *h)
+{
+	const char *bad;
+	uint32_t cs;
+
+	if (n < FMT_OBJ_HEADER_SIZE) {
+		bad = "the header is truncated";
+		goto bad;
+	}
+	h->frame_magic = fmt_get32(buf);
+	h->frame_size = fmt_get32(buf + 4);
+	memcpy(h->magic, buf + 8, 8);
+	h->version_major = fmt_get16(buf + 16);
+	h->version_minor = fmt_get16(buf + 18);
+	h->feature_incompat = fmt_get32(buf + 20);
+	h->chunk_size = cs = fmt_get32(buf + 24);
+	h->reserved0 = fmt_get32(buf + 28);
+	h->logical_size = fmt_get64(buf + 32);
+	h->trailer_offset = fmt_get64(buf + 40);
+	h->trailer_size = fmt_get32(buf + 48);
+	h->reserved1 = fmt_get32(buf + 52);
+	h->checksum = fmt_get64(buf + 56);
+
+	if (h->frame_magic != FMT_SKIPPABLE_MAGIC_HEADER ||
+	    h->frame_size != FMT_OBJ_HEADER_SIZE - 8 || memcmp(h->magic, FMT_OBJ_MAGIC, 8)) {
+		bad = "bad header frame magic or size";
+		goto bad;
+	}
+	/* The version is read before the checksum: a newer format may checksum
+	 * differently, and "upgrade" is the useful message then. */
+	if (h->version_major > FMT_VERSION_MAJOR) {
+		log_error("object %s: format %u.%u is newer than this faissfs supports (%u.%u): "
+			  "upgrade faissfs",
+			  logname, h->version_major, h->version_minor, FMT_VERSION_MAJOR,
+			  FMT_VERSION_MINOR);
+		return -EPROTONOSUPPORT;
+	}
+	if (h->checksum != XXH3_64bits(buf, 56)) {
+		bad = "header checksum mismatch";
+		goto bad;
+	}
+	if (h->version_major < 1) {
+		bad = "format version 0 never existed";
+		goto bad;
+	}
+	if (h->feature_incompat & ~FMT_OBJ_INCOMPAT_KNOWN) {
+		log_error("object %s: uses format features unknown to this faissfs (incompat "
+			  "0x%x): upgrade faissfs",
+			  logname, h->feature_incompat & ~FMT_OBJ_INCOMPAT_KNOWN);
+		return -EPROTONOSUPPORT;
+	}
+	if (cs < FMT_CHUNK_MIN || cs > FMT_CHUNK_MAX || (cs & (cs - 1))) {
+		bad = "chunk size is not a power of two from 4K to 16M";
+		goto bad;
+	}
+	if (h->trailer_offset < FMT_OBJ_HEADER_SIZE || h->trailer_size < 16 ||
+	    h->trailer_size > FMT_TRAILER_MAX || h->trailer_offset > file_size ||
+	    h->trailer_size > file_size - h->trailer_offset) {
+		log_error("object %s: trailer (offset %" PRIu64 ", %u bytes) lies outside the "
+			  "file (%" PRIu64
+			  " bytes) - the stored data is corrupt or truncated; " CORRUPT_HINT,
+			  logname, h->trailer_offset, h->trailer_size, file_size);
+		return -EUCLEAN;
+	}
+	return 0;
+
+bad:
+	log_error("object %s: %s - the stored data is corrupt; " CORRUPT_HINT, logname, bad);
+	return -EUCLEAN;
+}
+
+/* pread() of exactly @len bytes.  Returns 0, -EUCLEAN-worthy 1 for a short read
+ * (end of file), or -errno. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 1;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
+{
+	uint8_t buf[FMT_OBJ_HEADER_SIZE];
+	struct fmt_object_header h;
+	struct stat stb;
+	ssize_t n;
+	int ret;
+
+	do {
+		n = pread(fd, buf, sizeof(buf), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (!store_header_is_object(buf, (size_t)n))
+		return 0;
+	if (fstat(fd, &stb))
+		return -errno;
+	ret = store_header_check(buf, (size_t)n, (uint64_t)stb.st_size, logname, &h);
+	if (ret)
+		return ret;
+	*logical_size = h.logical_size;
+	return 1;
+}
+
+void store_object_free(struct store_object *o)
+{
+	if (!o)
+		return;
+	if (o->fd >= 0)
+		close(o->fd);
+	free(o->logname);
+	free(o->recs);
+	free(o);
+}
+
+/* Opens the object on @fd, which it takes over (closed on failure too). */
+static int object_open(int fd, const char *logname, struct store_object **out)
+{
+	struct store_object *o = NULL;
+	uint8_t hbuf[FMT_OBJ_HEADER_SIZE], *tbuf = NULL;
+	struct fmt_object_header h;
+	struct store_meta m = {0};
+	struct stat stb;
+	ssize_t n;
+	int ret;
+
+	if (fstat(fd, &stb)) {
+		ret = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(stb.st_mode)) {
+		log_error("object %s: not a regular file: remove it or re-import the data",
+			  logname);
+		ret = -EMEDIUMTYPE;
+		goto fail;
+	}
+	do {
+		n = pread(fd, hbuf, sizeof(hbuf), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (!store_header_is_object(hbuf, (size_t)n)) {
+		ret = -EMEDIUMTYPE;
+		goto fail;
+	}
+	ret = store_header_check(hbuf, (size_t)n, (uint64_t)stb.st_size, logname, &h);
+	if (ret)
+		goto fail;
+	tbuf = malloc(h.trailer_size);
+	if (!tbuf) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = pread_full(fd, tbuf, h.trailer_size, h.trailer_offset);
+	if (ret > 0) {
+		log_error("object %s: trailer (offset %" PRIu64 ", %u bytes) is truncated - the "
+			  "stored data is corrupt; " CORRUPT_HINT,
+			  logname, h.trailer_offset, h.trailer_size);
+		ret = -EUCLEAN;
+	}
+	if (ret)
+		goto fail;
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	o->fd = -1;
+	o->logname = strdup(logname ? logname : "?");
+	if (!o->logname) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = store_meta_decode(tbuf, h.trailer_size, &h, o->logname, &m, &o->trailer_hash);
+	if (ret)
+		goto fail;
+	o->fd = fd;
+	o->header_checksum = h.checksum;
+	o->trailer_offset = h.trailer_offset;
+	o->recs = m.recs;
+	o->info.size = m.size;
+	o->info.stored = m.stored;
+	o->info.nchunks = m.nchunks;
+	o->info.chunk_size = m.chunk_size;
+	o->info.level = m.level;
+	o->info.faiss = m.faiss;
+	free(tbuf);
+	*out = o;
+	return 0;
+
+fail:
+	free(tbuf);
+	store_object_free(o);
+	close(fd);
+	return ret;
+}
+
+int store_object_openat(int dirfd, const char *name, const char *logname, struct store_object **out)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return object_open(fd, logname ? logname : name, out);
+}
+
+int store_object_open_fd(int fd, const char *logname, struct store_object **out)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (dfd < 0)
+		return -errno;
+	return object_open(dfd, logname ? logname : "?", out);
+}
+
+const struct store_object_info *store_object_info(const struct store_object *o)
+{
+	return &o->info;
+}
+
+void store_object_id(const struct store_object *o, uint64_t id[2])
+{
+	id[0] = o->trailer_hash;
+	id[1] = o->header_checksum;
+}
+
+size_t store_object_chunk_len(const struct store_object *o, uint64_t idx)
+{
+	uint64_t start = idx * o->info.chunk_size;
+
+	if (idx >= o->info.nchunks)
+		return 0;
+	if (o->info.size - start < o->info.chunk_size)
+		return (size_t)(o->info.size - start);
+	return o->info.chunk_size;
+}
+
+int store_object_chunk_kind(const struct store_object *o, uint64_t idx)
+{
+	if (idx >= o->info.nchunks)
+		return -EINVAL;
+	return o->recs[idx].kind;
+}
+
+uint32_t store_object_chunk_stored(const struct store_object *o, uint64_t idx)
+{
+	if (idx >= o->info.nchunks)
+		return 0;
+	return o->recs[idx].stored_len;
+}
+
+int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct store_dctx *dc,
+			    void *dst)
+{
+	const struct fmt_chunk_rec *r;
+	size_t len, got;
+	const char *bad;
+	int ret;
+
+	if (idx >= o->info.nchunks)
+		return -EINVAL;
+	r = &o->recs[idx];
+	len = store_object_chunk_len(o, idx);
+	if (r->kind == FMT_CHUNK_HOLE) {
+		memset(dst, 0, len);
+		return 0;
+	}
+	ret = store_buf_reserve(&dc->rbuf, &dc->rcap, r->stored_len);
+	if (ret)
+		return ret;
+	ret = pread_full(o->fd, dc->rbuf, r->stored_len, r->offset);
+	if (ret < 0) {
+		log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): "
+			  "read error: %s",
+			  o->logname, idx, r->offset, r->stored_len, strerror(-ret));
+		return ret;
+	}
+	if (ret > 0) {
+		bad = "the file is truncated";
+		goto bad;
+	}
+	got = ZSTD_decompressDCtx(dc->zd, dst, len, dc->rbuf, r->stored_len);
+	if (ZSTD_isError(got)) {
+		if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
+			return -ENOMEM;
+		bad = "not a valid zstd frame";
+		goto bad;
+	}
+	if (got != len) {
+		bad = "decodes to the wrong length";
+		goto bad;
+	}
+	if (XXH3_64bits(dst, len) != r->hash) {
+		bad = "checksum mismatch";
+		goto bad;
+	}
+	return 0;
+
+bad:
+	log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): %s - "
+		  "the stored data is corrupt; " CORRUPT_HINT,
+		  o->logname, idx, r->offset, r->stored_len, bad);
+	return -EUCLEAN;
+}
+
+ssize_t store_object_pread(const struct store_object *o, struct store_dctx *dc, void *buf,
+			   size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+	uint32_t cs = o->info.chunk_size;
+	int ret;
+
+	if (off >= o->info.size)
+		return 0;
+	if (len > o->info.size - off)
+		len = (size_t)(o->info.size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint64_t idx = pos / cs;
+		size_t in = (size_t)(pos % cs);
+		size_t clen = store_object_chunk_len(o, idx);
+		size_t n = clen - in;
+
+		if (n > len - done)
+			n = len - done;
+		if (in == 0 && n == clen) {
+			ret = store_object_read_chunk(o, idx, dc, p + done);
+		} else {
+			ret = store_buf_reserve(&dc->lbuf, &dc->lcap, clen);
+			if (!ret)
+				ret = store_object_read_chunk(o, idx, dc, dc->lbuf);
+			if (!ret)
+				memcpy(p + done, dc->lbuf + in, n);
+		}
+		if (ret)
+			return ret;
+		done += n;
+	}
+	return (ssize_t)done;
+}

@@ -1,0 +1,430 @@
+/* superblock.c - creating and opening a store: params, the superblock, tmp/.
+ *
+ * The superblock (format.h, struct fmt_superblock) is the only file a store needs;
+ * it is written once, to a temp name, fsynced and renamed into place, so a crash
+ * leaves either no store or a whole one.  Opening reads it and nothing else.
+ */
+#include "store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "util/log.h"
+
+#define LEVEL_MIN 1
+#define LEVEL_MAX 19
+/* Temp objects older than this are left over from a crash and removed on open. */
+#define TMP_STALE_SEC (24 * 3600)
+
+void store_params_default(struct store_params *p)
+{
+	p->chunk_size = FMT_CHUNK_DEFAULT;
+	p->level = FMT_LEVEL_DEFAULT;
+}
+
+static bool chunk_size_ok(uint32_t cs)
+{
+	return cs >= FMT_CHUNK_MIN && cs <= FMT_CHUNK_MAX && (cs & (cs - 1)) == 0;
+}
+
+int store_params_check(const struct store_params *p)
+{
+	if (!chunk_size_ok(p->chunk_size)) {
+		log_error("chunk size %u is invalid: use a power of two from %u (4K) to %u (16M)",
+			  p->chunk_size, FMT_CHUNK_MIN, FMT_CHUNK_MAX);
+		return -EINVAL;
+	}
+	if (p->level < LEVEL_MIN || p->level > LEVEL_MAX) {
+		log_error("zstd level %d is invalid: use a level from %d to %d", p->level,
+			  LEVEL_MIN, LEVEL_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool store_name_reserved(const char *name)
+{
+	return strcmp(name, FMT_META_DIR) == 0;
+}
+
+static void sb_encode(uint8_t out[64], const struct store_params *p, const uint8_t uuid[16],
+		      uint64_t created)
+{
+	memset(out, 0, 64);
+	memcpy(out, FMT_SB_MAGIC, 8);
+	fmt_put16(out + 8, FMT_VERSION_MAJOR);
+	fmt_put16(out + 10, FMT_VERSION_MINOR);
+	fmt_put32(out + 12, 0);
+	fmt_put32(out + 16, 0);
+	fmt_put32(out + 20, 0);
+	fmt_put32(out + 24, p->chunk_size);
+	fmt_put32(out + 28, (uint32_t)p->level);
+	memcpy(out + 32, uuid, 16);
+	fmt_put64(out + 48, created);
+	fmt_put64(out + 56, XXH3_64bits(out, 56));
+}
+
+/* mkdir -p @path (0755).  Returns 0 or -errno. */
+static int mkdir_p(const char *path)
+{
+	char *tmp = strdup(path);
+	int ret = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	for (char *p = tmp + 1;; p++) {
+		bool end = *p == '\0';
+
+		if (*p != '/' && !end)
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST) {
+			ret = -errno;
+			break;
+		}
+		if (end)
+			break;
+		*p = '/';
+	}
+	free(tmp);
+	return ret;
+}
+
+/* Writes @len bytes at offset 0 of @fd, all or -errno (-EIO for a short write
+ * that reports no error). */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int store_create(const char *path, const struct store_params *p)
+{
+	struct store_params defp;
+	uint8_t sb[64], uuid[16];
+	char tmpname[64];
+	int root = -1, meta = -1, fd = -1, ret;
+	struct stat stb;
+
+	if (!p) {
+		store_params_default(&defp);
+		p = &defp;
+	}
+	ret = store_params_check(p);
+	if (ret)
+		return ret;
+	ret = mkdir_p(path);
+	if (ret) {
+		log_error("%s: cannot create the store directory: %s", path, strerror(-ret));
+		return ret;
+	}
+	root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		ret = -errno;
+		log_error("%s: cannot open the store directory: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (mkdirat(root, FMT_META_DIR, 0755) && errno != EEXIST) {
+		ret = -errno;
+		log_error("%s: cannot create %s/: %s", path, FMT_META_DIR, strerror(-ret));
+		goto out;
+	}
+	meta = openat(root, FMT_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (meta < 0) {
+		ret = -errno;
+		log_error("%s: cannot open %s/: %s", path, FMT_META_DIR, strerror(-ret));
+		goto out;
+	}
+	if (fstatat(meta, FMT_SUPERBLOCK_NAME, &stb, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_error("%s: already a faissfs store (it has %s/%s): use it as it is", path,
+			  FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+		ret = -EEXIST;
+		goto out;
+	}
+	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid)) {
+		ret = -errno;
+		log_error("%s: no random bytes for the store uuid: %s", path, strerror(-ret));
+		goto out;
+	}
+	sb_encode(sb, p, uuid, (uint64_t)time(NULL));
+	snprintf(tmpname, sizeof(tmpname), "%s.new.%ld", FMT_SUPERBLOCK_NAME, (long)getpid());
+	fd = openat(meta, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		goto fail_io;
+	}
+	ret = write_all(fd, sb, sizeof(sb));
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (ret)
+		goto fail_unlink;
+	close(fd);
+	fd = -1;
+	if (renameat(meta, tmpname, meta, FMT_SUPERBLOCK_NAME)) {
+		ret = -errno;
+		goto fail_unlink;
+	}
+	if (fsync(meta)) {
+		ret = -errno;
+		goto fail_io;
+	}
+	if (mkdirat(meta, FMT_TMP_DIR, 0700) && errno != EEXIST) {
+		ret = -errno;
+		goto fail_io;
+	}
+	fsync(root);
+	ret = 0;
+	goto out;
+
+fail_unlink:
+	unlinkat(meta, tmpname, 0);
+fail_io:
+	log_error("%s: cannot write the superblock: %s (check the space and permissions there)",
+		  path, strerror(-ret));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (meta >= 0)
+		close(meta);
+	close(root);
+	return ret;
+}
+
+/* Decodes and checks the superblock @sb (@n bytes read) of the store @path. */
+static int sb_check(const uint8_t *sb, ssize_t n, const char *path, int flags, struct store *st)
+{
+	uint16_t major, minor;
+	uint32_t incompat, ro_compat;
+
+	if (n < 64) {
+		log_error("%s: superblock is truncated (%zd of 64 bytes): the store is damaged; "
+			  "restore %s/%s from a backup or re-import the data",
+			  path, n, FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+		return -EUCLEAN;
+	}
+	if (memcmp(sb, FMT_SB_MAGIC, 8) != 0) {
+		log_error("%s: %s/%s has no FFSSTORE magic: the store is damaged; restore it "
+			  "from a backup or re-import the data",
+			  path, FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+		return -EUCLEAN;
+	}
+	major = fmt_get16(sb + 8);
+	minor = fmt_get16(sb + 10);
+	if (major > FMT_VERSION_MAJOR) {
+		log_error("%s: format %u.%u is newer than this faissfs supports (%u.%u): "
+			  "upgrade faissfs",
+			  path, major, minor, FMT_VERSION_MAJOR, FMT_VERSION_MINOR);
+		return -EPROTONOSUPPORT;
+	}
+	if (fmt_get64(sb + 56) != XXH3_64bits(sb, 56)) {
+		log_error("%s: superblock checksum mismatch: the store is damaged; restore "
+			  "%s/%s from a backup or re-import the data",
+			  path, FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+		return -EUCLEAN;
+	}
+	if (major < 1) {
+		log_error("%s: superblock has format version %u.%u, which never existed: the "
+			  "store is damaged; re-import the data",
+			  path, major, minor);
+		return -EUCLEAN;
+	}
+	incompat = fmt_get32(sb + 12);
+	ro_compat = fmt_get32(sb + 16);
+	if (incompat & ~FMT_SB_INCOMPAT_KNOWN) {
+		log_error("%s: store uses features unknown to this faissfs (incompat 0x%x): "
+			  "upgrade faissfs",
+			  path, incompat & ~FMT_SB_INCOMPAT_KNOWN);
+		return -EPROTONOSUPPORT;
+	}
+	if ((ro_compat & ~FMT_SB_RO_COMPAT_KNOWN) && !(flags & STORE_RDONLY)) {
+		log_error("%s: store uses features this faissfs can only read (ro_compat 0x%x): "
+			  "open it read-only or upgrade faissfs",
+			  path, ro_compat & ~FMT_SB_RO_COMPAT_KNOWN);
+		return -EPROTONOSUPPORT;
+	}
+	st->params.chunk_size = fmt_get32(sb + 24);
+	st->params.level = (int32_t)fmt_get32(sb + 28);
+	if (!chunk_size_ok(st->params.chunk_size) || st->params.level < LEVEL_MIN ||
+	    st->params.level > LEVEL_MAX) {
+		log_error("%s: superblock has an invalid chunk size %u or level %d: the store is "
+			  "damaged; restore %s/%s from a backup or re-import the data",
+			  path, st->params.chunk_size, st->params.level, FMT_META_DIR,
+			  FMT_SUPERBLOCK_NAME);
+		return -EUCLEAN;
+	}
+	memcpy(st->uuid, sb + 32, 16);
+	return 0;
+}
+
+/* Removes temp objects left by a crash (older than TMP_STALE_SEC); younger ones
+ * may belong to a writer that is still running. */
+static void tmp_cleanup(int tmp_fd)
+{
+	int fd = dup(tmp_fd);
+	DIR *d;
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat stb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(tmp_fd, de->d_name, &stb, AT_SYMLINK_NOFOLLOW) || !S_ISREG(stb.st_mode))
+			continue;
+		if (now - stb.st_mtime > TMP_STALE_SEC && unlinkat(tmp_fd, de->d_name, 0) == 0)
+			log_info("removed a stale temp object %s/%s/%s", FMT_META_DIR, FMT_TMP_DIR,
+				 de->d_name);
+	}
+	closedir(d);
+}
+
+int store_open(const char *path, int flags, struct store **out)
+{
+	struct store *st;
+	uint8_t sb[64];
+	ssize_t n;
+	int fd = -1, ret;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->root_fd = st->meta_fd = st->tmp_fd = -1;
+	st->flags = flags;
+	st->path = strdup(path);
+	if (!st->path) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	st->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->root_fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			log_error("%s: no such directory: give the path of a faissfs store", path);
+		else if (ret == -ENOTDIR)
+			log_error("%s: not a directory: give the path of a faissfs store", path);
+		else
+			log_error("%s: cannot open the store: %s", path, strerror(-ret));
+		goto fail;
+	}
+	st->meta_fd = openat(st->root_fd, FMT_META_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->meta_fd >= 0)
+		fd = openat(st->meta_fd, FMT_SUPERBLOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (st->meta_fd < 0 || fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT || ret == -ENOTDIR) {
+			log_error(
+				"%s: not a faissfs store (no %s/%s): create one with `faissfs init "
+				"DIR` or `faissfs import SRC DIR`",
+				path, FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+			ret = -EMEDIUMTYPE;
+		} else {
+			log_error("%s: cannot open %s/%s: %s", path, FMT_META_DIR,
+				  FMT_SUPERBLOCK_NAME, strerror(-ret));
+		}
+		goto fail;
+	}
+	do {
+		n = pread(fd, sb, sizeof(sb), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		ret = -errno;
+		log_error("%s: cannot read %s/%s: %s", path, FMT_META_DIR, FMT_SUPERBLOCK_NAME,
+			  strerror(-ret));
+		goto fail;
+	}
+	ret = sb_check(sb, n, path, flags, st);
+	if (ret)
+		goto fail;
+	if (!(flags & STORE_RDONLY)) {
+		if (mkdirat(st->meta_fd, FMT_TMP_DIR, 0700) && errno != EEXIST) {
+			ret = -errno;
+			log_error("%s: cannot create %s/%s/: %s (open the store read-only, or fix "
+				  "the permissions)",
+				  path, FMT_META_DIR, FMT_TMP_DIR, strerror(-ret));
+			goto fail;
+		}
+		st->tmp_fd = openat(st->meta_fd, FMT_TMP_DIR,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (st->tmp_fd < 0) {
+			ret = -errno;
+			log_error("%s: cannot open %s/%s/: %s", path, FMT_META_DIR, FMT_TMP_DIR,
+				  strerror(-ret));
+			goto fail;
+		}
+		tmp_cleanup(st->tmp_fd);
+	}
+	close(fd);
+	*out = st;
+	return 0;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	store_close(st);
+	return ret;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->tmp_fd >= 0)
+		close(st->tmp_fd);
+	if (st->meta_fd >= 0)
+		close(st->meta_fd);
+	if (st->root_fd >= 0)
+		close(st->root_fd);
+	free(st->path);
+	free(st);
+}
+
+int store_root_fd(const struct store *st)
+{
+	return st->root_fd;
+}
+
+int store_tmp_fd(const struct store *st)
+{
+	return st->tmp_fd;
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+const struct store_params *store_default_params(const struct store *st)
+{
+	return &st->params;
+}
