@@ -1,0 +1,222 @@
+/* cmd_import.c - `faissfs import SRC STORE [options]`.
+ *
+ * Copies a FAISSx data dir into STORE, creating the store if needed.  When the
+ * import refuses SRC before writing anything, a store this command just created
+ * is removed again, so a failed first import leaves nothing behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "store/format.h"
+#include "store/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: faissfs import SRC STORE [--chunk-size SIZE] [--level N] [--threads N]\n"
+		"                      [--progress|--no-progress]\n\n"
+		"Copies the data dir SRC (every directory and regular file) into STORE, creating\n"
+		"the store if it does not exist.  Each file is compressed, read back and compared\n"
+		"with SRC before it is published; SRC is never written.  Files already stored\n"
+		"with identical bytes are skipped, so an interrupted import can be run again.\n\n"
+		"  --chunk-size SIZE  bytes per chunk, a power of two from 4K to 16M\n"
+		"                     (default: the store's; %uK for a new store)\n"
+		"  --level N          zstd level 1..19 (default: the store's; %d for a new store)\n"
+		"  --threads N        compression threads (default: all CPUs)\n"
+		"  --progress         show a status line (default when stderr is a terminal)\n"
+		"  --no-progress      do not\n"
+		"  -h, --help         show this help\n",
+		FMT_CHUNK_DEFAULT / 1024, FMT_LEVEL_DEFAULT);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* True if @path does not exist or is an empty directory. */
+static bool new_or_empty(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return errno == ENOENT;
+	while ((errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	closedir(d);
+	return !de && !errno;
+}
+
+/* Undoes store_create() on a store that holds nothing yet; @rmroot: remove the
+ * directory too (it did not exist before).  Best effort: leaves anything else. */
+static void remove_new_store(const char *path, bool rmroot)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	unlinkat(fd, FMT_META_DIR "/" FMT_TMP_DIR, AT_REMOVEDIR);
+	unlinkat(fd, FMT_META_DIR "/" FMT_SUPERBLOCK_NAME, 0);
+	unlinkat(fd, FMT_META_DIR, AT_REMOVEDIR);
+	close(fd);
+	if (rmroot)
+		rmdir(path);
+}
+
+int cmd_import(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{"chunk-size", required_argument, NULL, 'c'},
+		{"level", required_argument, NULL, 'l'},
+		{"threads", required_argument, NULL, 't'},
+		{"progress", no_argument, NULL, 'p'},
+		{"no-progress", no_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct store_import_opts io = {.progress = isatty(STDERR_FILENO)};
+	struct store_import_stats stats;
+	struct store_params p;
+	bool set_chunk = false, set_level = false, created = false, existed;
+	const char *src, *path;
+	struct store *st = NULL;
+	unsigned long long size;
+	long v;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (cmd_parse_size(optarg, &size) < 0 || size > UINT32_MAX) {
+				fprintf(stderr,
+					"faissfs import: bad --chunk-size '%s': give a power "
+					"of two from 4K to 16M, e.g. 256K\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			p.chunk_size = (uint32_t)size;
+			set_chunk = true;
+			break;
+		case 'l':
+			if (parse_long(optarg, INT_MIN, INT_MAX, &v) < 0) {
+				fprintf(stderr,
+					"faissfs import: bad --level '%s': give a number "
+					"from 1 to 19\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			p.level = (int)v;
+			set_level = true;
+			break;
+		case 't':
+			if (parse_long(optarg, 1, 1024, &v) < 0) {
+				fprintf(stderr,
+					"faissfs import: bad --threads '%s': give a number "
+					"from 1 to 1024\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			io.threads = (unsigned)v;
+			break;
+		case 'p':
+			io.progress = true;
+			break;
+		case 'P':
+			io.progress = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "faissfs import: expected SRC and STORE\n\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	src = argv[optind];
+	path = argv[optind + 1];
+
+	existed = access(path, F_OK) == 0;
+	if (new_or_empty(path)) {
+		struct store_params np;
+
+		store_params_default(&np);
+		if (set_chunk)
+			np.chunk_size = p.chunk_size;
+		if (set_level)
+			np.level = p.level;
+		if (store_params_check(&np) < 0)
+			return EXIT_USAGE;
+		r = store_create(path, &np);
+		if (r < 0) {
+			fprintf(stderr,
+				"faissfs import: cannot create the store %s: %s; give a "
+				"path whose parent exists and is writable\n",
+				path, strerror(-r));
+			return 1;
+		}
+		created = true;
+	}
+	r = store_open(path, 0, &st);
+	if (r < 0) {
+		if (r == -EMEDIUMTYPE)
+			fprintf(stderr,
+				"faissfs import: %s is a non-empty directory that is not "
+				"a store; run `faissfs init %s` first to make it one, or "
+				"choose another STORE\n",
+				path, path);
+		if (created)
+			remove_new_store(path, !existed);
+		return 1;
+	}
+	if (set_chunk || set_level) {
+		const struct store_params *d = store_default_params(st);
+
+		if (!set_chunk)
+			p.chunk_size = d->chunk_size;
+		if (!set_level)
+			p.level = d->level;
+		if (store_params_check(&p) < 0) {
+			store_close(st);
+			return EXIT_USAGE;
+		}
+		io.params = &p;
+	}
+	r = store_import(st, src, &io, &stats);
+	store_close(st);
+	if (r < 0) {
+		if (r == -EINVAL && created)
+			remove_new_store(path, !existed);
+		return 1;
+	}
+	printf("imported %s into %s: %llu files (%llu already stored), %llu directories, "
+	       "%llu -> %llu bytes\n",
+	       src, path, (unsigned long long)stats.files, (unsigned long long)stats.skipped,
+	       (unsigned long long)stats.dirs, (unsigned long long)stats.logical_bytes,
+	       (unsigned long long)stats.stored_bytes);
+	return 0;
+}
