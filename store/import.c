@@ -718,7 +718,7 @@ fail:
 static int import_file(struct imp *im, const struct entry *e)
 {
 	char *logname = NULL, *srcname = NULL, *tmpname = NULL;
-	const char *name;
+	const char *name = NULL;
 	struct stat before, after, ost;
 	struct entry cur = *e;
 	uint64_t done0 = im->pr.bytes_done;
