@@ -571,9 +571,12 @@ static int same_as_stored(struct imp *im, int dirfd, const char *name, const cha
 	while (r == 1 && off < size) {
 		size_t len = batch_bytes(im, size, off);
 
-		r = read_full(fd, im->buf, len, off);
-		if (r < 0)
+		int e = read_full(fd, im->buf, len, off);
+
+		if (e < 0) {
+			r = e;
 			break;
+		}
 		for (size_t p = 0; p < len; p += cs) {
 			size_t cl = len - p < cs ? len - p : cs;
 
