@@ -1,0 +1,554 @@
+/* mount.c - `faissfs mount STORE MOUNTPOINT [-f] [-d] [-o opt,...]`.
+ *
+ * Parses the options, checks STORE and MOUNTPOINT (each failure with a message
+ * that says what to do), opens the store read-only (superblock only), mounts,
+ * daemonises unless -f, and serves with libfuse's multithreaded loop until
+ * unmounted (fusermount3 -u) or signalled (SIGTERM, SIGINT, SIGHUP).
+ * Readiness: without -f, `faissfs mount` returns only once the filesystem is
+ * mounted; with -o ready_fd=N the daemon writes "ready\n" to fd N when the
+ * kernel's first request (INIT) has been answered.
+ */
+#include "mnt.h"
+#include "node.h"
+#include "mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "store/store.h"
+
+#define MNT_CACHE_MIN	(1ull << 20)
+#define MNT_THREADS_MAX 1024u
+
+void mnt_usage(void)
+{
+	printf("usage: faissfs mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
+	       "\n"
+	       "Serves the faissfs store STORE, read-only, as ordinary mmappable files at\n"
+	       "MOUNTPOINT (an existing empty directory).  Without -f it returns once the\n"
+	       "filesystem is mounted and keeps serving in the background (logging to syslog).\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
+	       "\n"
+	       "  -f                 stay in the foreground, log to stderr\n"
+	       "  -d                 debug: log level debug, libfuse request trace, foreground\n"
+	       "  -h, --help         this text\n"
+	       "\n"
+	       "  -o cache_size=SIZE decompressed chunk cache, e.g. 512M, 2G (default 256M;\n"
+	       "                     minimum 1M).  Hot data also stays in the kernel page cache,\n"
+	       "                     so this only needs to cover what is being re-read.\n"
+	       "  -o log_level=LVL   error, warn, info (default) or debug\n"
+	       "  -o ready_fd=N      write \"ready\\n\" to file descriptor N and close it once "
+	       "the\n"
+	       "                     filesystem is mounted and answering (for scripts and tests)\n"
+	       "  -o threads=N       at most N request threads (default %u)\n"
+	       "  -o allow_other     let other users access the mount (needs user_allow_other\n"
+	       "                     in /etc/fuse.conf unless run as root)\n"
+	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
+	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
+	       "  -o ro              accepted: the mount is always read-only\n"
+	       "\n"
+	       "Permissions are checked by the kernel (default_permissions).  Writes fail with\n"
+	       "EROFS.  Extended attributes user.faissfs.* and user.faiss.* describe each object\n"
+	       "(getfattr -d FILE).\n",
+	       MNT_THREADS_DEFAULT);
+}
+
+/* --- options ---------------------------------------------------------------------- */
+
+int mnt_parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (mul > 1 && end[0] == 'i' && end[1] == 'B')
+		end += 2;
+	else if (end[0] == 'B')
+		end++;
+	if (*end || v > ULLONG_MAX / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+/* What fuse_opt_parse() fills in: raw strings, checked afterwards. */
+struct mnt_raw {
+	char *cache_size;
+	char *log_level;
+	char *ready_fd;
+	char *threads;
+	char *fsname;
+	char *subtype;
+	int allow_other;
+	int foreground;
+	int debug;
+	int help;
+	char *store;
+	char *mountpoint;
+	int bad; /* an error was printed */
+};
+
+#define RAW(t, f, v)                                                                               \
+	{                                                                                          \
+		t, offsetof(struct mnt_raw, f), v                                                  \
+	}
+
+static const struct fuse_opt mnt_opt_spec[] = {
+	RAW("cache_size=%s", cache_size, 0),
+	RAW("log_level=%s", log_level, 0),
+	RAW("ready_fd=%s", ready_fd, 0),
+	RAW("threads=%s", threads, 0),
+	RAW("fsname=%s", fsname, 0),
+	RAW("subtype=%s", subtype, 0),
+	RAW("allow_other", allow_other, 1),
+	RAW("-f", foreground, 1),
+	RAW("-d", debug, 1),
+	RAW("-h", help, 1),
+	RAW("--help", help, 1),
+	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("default_permissions", FUSE_OPT_KEY_DISCARD), /* always on */
+	FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct mnt_raw *r = data;
+	char **slot = NULL;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (!r->store)
+			slot = &r->store;
+		else if (!r->mountpoint)
+			slot = &r->mountpoint;
+		if (!slot) {
+			fprintf(stderr,
+				"faissfs mount: unexpected argument '%s' (usage: faissfs mount "
+				"STORE MOUNTPOINT [options])\n",
+				arg);
+			r->bad = 1;
+			return -1;
+		}
+		*slot = strdup(arg);
+		return *slot ? 0 : -1;
+	}
+	fprintf(stderr, "faissfs mount: unknown option '%s' (see faissfs mount --help)\n", arg);
+	r->bad = 1;
+	return -1;
+}
+
+static void raw_release(struct mnt_raw *r)
+{
+	free(r->cache_size);
+	free(r->log_level);
+	free(r->ready_fd);
+	free(r->threads);
+	free(r->fsname);
+	free(r->subtype);
+	free(r->store);
+	free(r->mountpoint);
+}
+
+/* Parses a non-negative int option; prints the error.  Returns 0 or -EINVAL. */
+static int parse_uint_opt(const char *name, const char *s, unsigned long min, unsigned long max,
+			  unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *s == '-' || *end || errno || v < min || v > max) {
+		fprintf(stderr,
+			"faissfs mount: bad value '%s' for -o %s (a number from %lu to %lu)\n", s,
+			name, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+void mnt_opts_release(struct mnt_opts *o)
+{
+	free(o->store);
+	free(o->mountpoint);
+	free(o->fsname);
+	free(o->subtype);
+	memset(o, 0, sizeof(*o));
+	o->ready_fd = -1;
+}
+
+int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mnt_raw r;
+	unsigned long v;
+	int rc = -EINVAL;
+
+	memset(&r, 0, sizeof(r));
+	memset(o, 0, sizeof(*o));
+	o->ready_fd = -1;
+	o->threads = MNT_THREADS_DEFAULT;
+	o->cache_size = MNT_CACHE_DEFAULT;
+	o->log_level = LOG_LVL_INFO;
+
+	if (fuse_opt_parse(&args, &r, mnt_opt_spec, opt_proc) != 0) {
+		if (!r.bad)
+			fprintf(stderr, "faissfs mount: cannot parse the options (see faissfs "
+					"mount --help)\n");
+		goto out;
+	}
+	o->help = r.help;
+	if (o->help) {
+		rc = 0;
+		goto out;
+	}
+	o->foreground = r.foreground || r.debug;
+	o->debug = r.debug;
+	o->allow_other = r.allow_other;
+	if (r.debug)
+		o->log_level = LOG_LVL_DEBUG;
+	if (r.log_level && log_parse_level(r.log_level, &o->log_level) < 0) {
+		fprintf(stderr,
+			"faissfs mount: bad value '%s' for -o log_level (error, warn, info or "
+			"debug)\n",
+			r.log_level);
+		goto out;
+	}
+	if (r.cache_size) {
+		if (mnt_parse_size(r.cache_size, &o->cache_size) < 0 ||
+		    o->cache_size < MNT_CACHE_MIN) {
+			fprintf(stderr,
+				"faissfs mount: bad value '%s' for -o cache_size (a size of at "
+				"least 1M, e.g. 256M or 2G)\n",
+				r.cache_size);
+			goto out;
+		}
+	}
+	if (r.threads) {
+		if (parse_uint_opt("threads", r.threads, 1, MNT_THREADS_MAX, &v) < 0)
+			goto out;
+		o->threads = (unsigned)v;
+	}
+	if (r.ready_fd) {
+		if (parse_uint_opt("ready_fd", r.ready_fd, 0, INT_MAX, &v) < 0)
+			goto out;
+		o->ready_fd = (int)v;
+	}
+	if (!r.store || !r.mountpoint) {
+		fprintf(stderr,
+			"faissfs mount: missing %s (usage: faissfs mount STORE "
+			"MOUNTPOINT [options])\n",
+			r.store ? "MOUNTPOINT" : "STORE and MOUNTPOINT");
+		goto out;
+	}
+	o->store = r.store;
+	o->mountpoint = r.mountpoint;
+	o->fsname = r.fsname;
+	o->subtype = r.subtype;
+	r.store = r.mountpoint = r.fsname = r.subtype = NULL;
+	rc = 0;
+out:
+	raw_release(&r);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+/* --- checks before mounting --------------------------------------------------------- */
+
+static int open_store(const char *path, struct store **out)
+{
+	int rc = store_open(path, STORE_RDONLY, out);
+
+	switch (-rc) {
+	case 0:
+		return 0;
+	case ENOENT:
+		fprintf(stderr,
+			"faissfs mount: store '%s' does not exist (make one with: faissfs "
+			"import DATA_DIR %s)\n",
+			path, path);
+		break;
+	case ENOTDIR:
+		fprintf(stderr,
+			"faissfs mount: store '%s' is not a directory (give the store "
+			"directory made by faissfs init or import)\n",
+			path);
+		break;
+	case EMEDIUMTYPE:
+		fprintf(stderr,
+			"faissfs mount: '%s' is not a faissfs store (no .faissfs/superblock; "
+			"make one with: faissfs import DATA_DIR STORE)\n",
+			path);
+		break;
+	case EUCLEAN:
+		fprintf(stderr,
+			"faissfs mount: store '%s' has a corrupt superblock (see the message "
+			"above; restore it from a backup or import the data again)\n",
+			path);
+		break;
+	case EPROTONOSUPPORT:
+		fprintf(stderr,
+			"faissfs mount: store '%s' was made by a newer faissfs (upgrade "
+			"faissfs to mount it)\n",
+			path);
+		break;
+	default:
+		fprintf(stderr, "faissfs mount: cannot open store '%s': %s\n", path, strerror(-rc));
+		break;
+	}
+	return rc;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st, pst;
+	char *parent = NULL;
+	int rc = -EINVAL;
+
+	if (stat(mnt, &st) < 0) {
+		rc = -errno;
+		if (errno == ENOENT)
+			fprintf(stderr,
+				"faissfs mount: mount point '%s' does not exist (create it with: "
+				"mkdir -p %s)\n",
+				mnt, mnt);
+		else if (errno == ENOTCONN)
+			fprintf(stderr,
+				"faissfs mount: '%s' is a FUSE mount whose daemon is gone "
+				"(unmount it first: fusermount3 -u %s)\n",
+				mnt, mnt);
+		else
+			fprintf(stderr, "faissfs mount: cannot use mount point '%s': %s\n", mnt,
+				strerror(errno));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+			"faissfs mount: mount point '%s' is not a directory (give an empty "
+			"directory)\n",
+			mnt);
+		return -ENOTDIR;
+	}
+	if (asprintf(&parent, "%s/..", mnt) < 0)
+		return -ENOMEM;
+	if (stat(parent, &pst) < 0) {
+		rc = -errno;
+		fprintf(stderr, "faissfs mount: cannot check the parent of '%s': %s\n", mnt,
+			strerror(errno));
+		goto out;
+	}
+	if (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino) {
+		fprintf(stderr,
+			"faissfs mount: '%s' is already a mount point (unmount it first: "
+			"fusermount3 -u %s)\n",
+			mnt, mnt);
+		rc = -EBUSY;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(parent);
+	return rc;
+}
+
+/* The arguments for fuse_session_new(): our fixed mount options and the user's. */
+static int session_args(const struct mnt_opts *o, const char *store_abs, struct fuse_args *args)
+{
+	char *opts = NULL, *fsname = NULL, *subtype = NULL, maxr[32];
+	int rc = -ENOMEM;
+
+	if (asprintf(&fsname, "fsname=%s", o->fsname ? o->fsname : "") < 0)
+		goto out;
+	if (!o->fsname) {
+		free(fsname);
+		if (asprintf(&fsname, "fsname=faissfs:%s", store_abs) < 0) {
+			fsname = NULL;
+			goto out;
+		}
+	}
+	if (asprintf(&subtype, "subtype=%s", o->subtype ? o->subtype : "faissfs") < 0) {
+		subtype = NULL;
+		goto out;
+	}
+	snprintf(maxr, sizeof(maxr), "max_read=%u", MNT_IO_MAX);
+	if (fuse_opt_add_opt(&opts, "ro,default_permissions") ||
+	    fuse_opt_add_opt_escaped(&opts, fsname) || fuse_opt_add_opt_escaped(&opts, subtype) ||
+	    fuse_opt_add_opt(&opts, maxr) ||
+	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")))
+		goto out;
+	if (fuse_opt_add_arg(args, "faissfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts) || (o->debug && fuse_opt_add_arg(args, "-d")))
+		goto out;
+	rc = 0;
+out:
+	free(opts);
+	free(fsname);
+	free(subtype);
+	return rc;
+}
+
+/* --- the daemon ------------------------------------------------------------------------ */
+
+static int serve(struct fuse_session *se, unsigned threads)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int rc;
+
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(cfg, threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	/* > 0: the signal that ended the loop, a clean exit. */
+	return rc > 0 ? 0 : rc;
+}
+
+static int run(const struct mnt_opts *o)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct mnt_fs fs;
+	char *store_abs = NULL;
+	bool signals = false, mounted = false, key = false;
+	int rc, ret = 1;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.ready_fd = o->ready_fd;
+	if (o->ready_fd >= 0 && fcntl(o->ready_fd, F_GETFD) < 0) {
+		fprintf(stderr, "faissfs mount: -o ready_fd=%d is not an open file descriptor\n",
+			o->ready_fd);
+		goto out;
+	}
+	if (open_store(o->store, &fs.st) < 0)
+		goto out;
+	store_abs = realpath(o->store, NULL);
+	if (check_mountpoint(o->mountpoint) < 0)
+		goto out;
+	rc = cache_new(o->cache_size, &fs.cache);
+	if (rc == 0)
+		rc = mnt_table_new(store_root_fd(fs.st), &fs.tab);
+	if (rc == 0) {
+		rc = mnt_read_init(&fs);
+		key = rc == 0;
+	}
+	if (rc == 0)
+		rc = session_args(o, store_abs ? store_abs : o->store, &args);
+	if (rc < 0) {
+		fprintf(stderr, "faissfs mount: cannot set up: %s\n", strerror(-rc));
+		goto out;
+	}
+	se = fuse_session_new(&args, &mnt_ops, sizeof(mnt_ops), &fs);
+	if (!se) {
+		fprintf(stderr, "faissfs mount: cannot start a FUSE session (see the message "
+				"above; is /dev/fuse there and fuse3 installed?)\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		fprintf(stderr, "faissfs mount: cannot install signal handlers\n");
+		goto out;
+	}
+	signals = true;
+	if (fuse_session_mount(se, o->mountpoint) != 0) {
+		fprintf(stderr,
+			"faissfs mount: cannot mount at '%s' (see the message above; running "
+			"as a user needs fusermount3 from the fuse3 package)\n",
+			o->mountpoint);
+		goto out;
+	}
+	mounted = true;
+	if (!o->foreground) {
+		/* The parent returns now, with the filesystem mounted. */
+		if (fuse_daemonize(0) != 0) {
+			fprintf(stderr, "faissfs mount: cannot go to the background (try -f)\n");
+			goto out;
+		}
+		log_use_syslog("faissfs");
+	}
+	log_info("serving %s at %s (cache %llu MiB, up to %u threads)", store_path(fs.st),
+		 o->mountpoint, o->cache_size >> 20, o->threads);
+	rc = serve(se, o->threads);
+	if (rc < 0)
+		log_error("the FUSE loop failed: %s (unmount with: fusermount3 -u %s)",
+			  strerror(-rc), o->mountpoint);
+	else
+		ret = 0;
+	log_info("unmounted %s (%llu inodes in use at exit)", o->mountpoint,
+		 (unsigned long long)mnt_table_count(fs.tab));
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (signals)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	if (key)
+		mnt_read_release(&fs);
+	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */
+	if (fs.cache)
+		cache_free(fs.cache);
+	store_close(fs.st);
+	if (fs.ready_fd >= 0)
+		close(fs.ready_fd);
+	free(store_abs);
+	return ret;
+}
+
+int mnt_main(int argc, char *argv[])
+{
+	struct mnt_opts o;
+	int rc;
+
+	if (mnt_opts_parse(argc, argv, &o) < 0) {
+		mnt_opts_release(&o);
+		return 2;
+	}
+	if (o.help) {
+		mnt_usage();
+		mnt_opts_release(&o);
+		return 0;
+	}
+	log_set_level(o.log_level);
+	rc = run(&o);
+	mnt_opts_release(&o);
+	return rc;
+}

@@ -1,0 +1,705 @@
+/* node.c - the inode table (see node.h).
+ *
+ * Lock order (a lock may only be taken while holding the ones above it):
+ *
+ *   mnt_table.lock        hash tables, inode counter, every node's nlookup/nchild/chains
+ *   mnt_table.warn_lock   the set of names already warned about (leaf)
+ *   mnt_node.lock         a node's probe cache and shared object (leaf)
+ *
+ * In practice no two of them are ever held together: node.lock and the table
+ * lock are taken one after the other, never nested, and no I/O (openat, probe,
+ * object open) happens under the table lock.  Lookups do their I/O unlocked,
+ * then insert under the lock, re-checking for a concurrent insert of the same
+ * name (the loser's node is dropped).
+ *
+ * Lifetime: a node is freed when the kernel has forgotten every lookup
+ * (nlookup == 0) and no child node points to it (nchild == 0); freeing a child
+ * may free its parent in turn.  Requests never race with that: the kernel sends
+ * a request for an inode only while it holds a lookup on it.  The root lives
+ * until mnt_table_free().
+ */
+#include "mnt.h" /* first: FUSE_USE_VERSION */
+#include "node.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "util/log.h"
+
+#define MNT_WARN_MAX 4096 /* names remembered for log-once; beyond, warn every time */
+
+struct mnt_table {
+	pthread_mutex_t lock;
+	struct mnt_node **by_ino;  /* protected by lock; every live node */
+	struct mnt_node **by_name; /* protected by lock; nodes with in_name_hash */
+	size_t nbuckets;	   /* protected by lock; a power of two, both tables */
+	uint64_t count;		   /* protected by lock; nodes in by_ino */
+	uint64_t next_ino;	   /* protected by lock */
+	struct mnt_node *root;	   /* immutable */
+
+	pthread_mutex_t warn_lock;
+	uint64_t *warned; /* protected by warn_lock: hashes of (parent ino, name) */
+	size_t nwarned;	  /* protected by warn_lock */
+};
+
+/* --- identities and shared objects ------------------------------------------------ */
+
+void mnt_ident_of(const struct stat *st, struct mnt_ident *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dev = st->st_dev;
+	out->ino = st->st_ino;
+	out->size = st->st_size;
+	out->mtim = st->st_mtim;
+	out->ctim = st->st_ctim;
+}
+
+bool mnt_ident_eq(const struct mnt_ident *a, const struct mnt_ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
+void mnt_obj_get(struct mnt_obj *ob)
+{
+	__atomic_add_fetch(&ob->refs, 1, __ATOMIC_RELAXED);
+}
+
+void mnt_obj_put(struct mnt_obj *ob)
+{
+	if (!ob)
+		return;
+	if (__atomic_sub_fetch(&ob->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		store_object_free(ob->so);
+		free(ob);
+	}
+}
+
+/* --- hashing ---------------------------------------------------------------------- */
+
+static uint64_t hash_mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t hash_name(uint64_t parent_ino, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ parent_ino;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	return hash_mix(h);
+}
+
+static size_t ino_bucket(const struct mnt_table *t, uint64_t ino)
+{
+	return hash_mix(ino) & (t->nbuckets - 1);
+}
+
+static size_t name_bucket(const struct mnt_table *t, uint64_t parent_ino, const char *name)
+{
+	return hash_name(parent_ino, name) & (t->nbuckets - 1);
+}
+
+/* Caller holds t->lock. */
+static void hash_insert(struct mnt_table *t, struct mnt_node *n)
+{
+	size_t b = ino_bucket(t, n->ino);
+
+	n->next_ino = t->by_ino[b];
+	t->by_ino[b] = n;
+	if (n->parent) {
+		b = name_bucket(t, n->parent->ino, n->name);
+		n->next_name = t->by_name[b];
+		t->by_name[b] = n;
+		n->in_name_hash = true;
+	}
+	t->count++;
+}
+
+/* Caller holds t->lock. */
+static void hash_remove_name(struct mnt_table *t, struct mnt_node *n)
+{
+	struct mnt_node **pp;
+
+	if (!n->in_name_hash)
+		return;
+	pp = &t->by_name[name_bucket(t, n->parent->ino, n->name)];
+	while (*pp != n)
+		pp = &(*pp)->next_name;
+	*pp = n->next_name;
+	n->next_name = NULL;
+	n->in_name_hash = false;
+}
+
+/* Caller holds t->lock. */
+static void hash_remove(struct mnt_table *t, struct mnt_node *n)
+{
+	struct mnt_node **pp = &t->by_ino[ino_bucket(t, n->ino)];
+
+	while (*pp != n)
+		pp = &(*pp)->next_ino;
+	*pp = n->next_ino;
+	n->next_ino = NULL;
+	hash_remove_name(t, n);
+	t->count--;
+}
+
+/* Doubles the tables when they are full.  Caller holds t->lock.  A failed
+ * allocation keeps the old tables (longer chains, still correct). */
+static void hash_grow(struct mnt_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct mnt_node **bi, **bn;
+
+	if (t->count < t->nbuckets)
+		return;
+	bi = calloc(nb, sizeof(*bi));
+	bn = calloc(nb, sizeof(*bn));
+	if (!bi || !bn) {
+		free(bi);
+		free(bn);
+		return;
+	}
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct mnt_node *n = t->by_ino[i], *next;
+
+		for (; n; n = next) {
+			size_t b = hash_mix(n->ino) & (nb - 1);
+
+			next = n->next_ino;
+			n->next_ino = bi[b];
+			bi[b] = n;
+			if (n->in_name_hash) {
+				b = hash_name(n->parent->ino, n->name) & (nb - 1);
+				n->next_name = bn[b];
+				bn[b] = n;
+			}
+		}
+	}
+	free(t->by_ino);
+	free(t->by_name);
+	t->by_ino = bi;
+	t->by_name = bn;
+	t->nbuckets = nb;
+}
+
+/* Caller holds t->lock. */
+static struct mnt_node *find_name(struct mnt_table *t, const struct mnt_node *parent,
+				  const char *name)
+{
+	struct mnt_node *n = t->by_name[name_bucket(t, parent->ino, name)];
+
+	for (; n; n = n->next_name)
+		if (n->parent == parent && strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+/* --- nodes -------------------------------------------------------------------------- */
+
+static void node_free(struct mnt_node *n)
+{
+	if (!n)
+		return;
+	if (n->dirfd >= 0)
+		close(n->dirfd);
+	mnt_obj_put(n->obj);
+	pthread_mutex_destroy(&n->lock);
+	free(n->name);
+	free(n);
+}
+
+/* A node for @name in @parent (NULL: the root) whose store entry is @st; opens
+ * the directory for a directory (@dirfd_in >= 0: use that fd, now owned).  Not
+ * in the table yet, counts at zero.  Returns 0, -ENOMEM, -errno from openat, or
+ * -ESTALE when the name no longer is the directory @st was. */
+static int node_new(struct mnt_node *parent, const char *name, const struct stat *st, int dirfd_in,
+		    struct mnt_node **out)
+{
+	struct mnt_node *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n) {
+		if (dirfd_in >= 0)
+			close(dirfd_in);
+		return -ENOMEM;
+	}
+	n->dirfd = dirfd_in;
+	pthread_mutex_init(&n->lock, NULL);
+	n->parent = parent;
+	n->is_dir = S_ISDIR(st->st_mode);
+	n->sdev = st->st_dev;
+	n->sino = st->st_ino;
+	n->name = strdup(name);
+	if (!n->name) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (n->is_dir && n->dirfd < 0) {
+		struct stat dst;
+
+		n->dirfd = openat(parent->dirfd, name,
+				  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (n->dirfd < 0) {
+			rc = errno == ELOOP || errno == ENOTDIR ? -ESTALE : -errno;
+			goto fail;
+		}
+		if (fstat(n->dirfd, &dst) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (dst.st_dev != st->st_dev || dst.st_ino != st->st_ino) {
+			rc = -ESTALE; /* replaced between fstatat and openat */
+			goto fail;
+		}
+	}
+	*out = n;
+	return 0;
+fail:
+	node_free(n);
+	return rc;
+}
+
+/* Writes the node's path relative to the store root into @buf (for log lines). */
+static void node_path(const struct mnt_node *n, char *buf, size_t size)
+{
+	const struct mnt_node *chain[64];
+	size_t depth = 0, pos = 0;
+
+	for (; n && n->parent && depth < 64; n = n->parent)
+		chain[depth++] = n;
+	buf[0] = '\0';
+	if (n && n->parent)
+		pos = (size_t)snprintf(buf, size, ".../");
+	while (depth-- > 0 && pos < size)
+		pos += (size_t)snprintf(buf + pos, size - pos, "%s%s", chain[depth]->name,
+					depth ? "/" : "");
+	if (buf[0] == '\0')
+		snprintf(buf, size, ".");
+}
+
+const char *mnt_special_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+	case S_IFREG:
+		return NULL;
+	case S_IFLNK:
+		return "a symlink";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "of an unknown file type";
+	}
+}
+
+void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const char *name,
+		      const char *what)
+{
+	uint64_t h = hash_name(parent->ino, name);
+	bool seen = false;
+	char path[PATH_MAX];
+
+	pthread_mutex_lock(&t->warn_lock);
+	for (size_t i = 0; i < t->nwarned && !seen; i++)
+		seen = t->warned[i] == h;
+	if (!seen && t->nwarned < MNT_WARN_MAX)
+		t->warned[t->nwarned++] = h;
+	pthread_mutex_unlock(&t->warn_lock);
+	if (seen)
+		return;
+	node_path(parent, path, sizeof(path));
+	log_warn("%s/%s in the store is %s: not served (the store holds only directories "
+		 "and regular files; remove it or replace it with a file)",
+		 path, name, what);
+}
+
+int mnt_name_check(const struct mnt_node *parent, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return -ENOENT;
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (!parent->parent && store_name_reserved(name))
+		return -ENOENT; /* hidden: the store's own metadata */
+	return 0;
+}
+
+int mnt_node_open_file(struct mnt_node *node, struct stat *st)
+{
+	int fd;
+
+	if (node->is_dir || !node->parent)
+		return -EISDIR;
+	fd = openat(node->parent->dirfd, node->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -ESTALE : -errno;
+	if (fstat(fd, st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* The logical size of the regular file @node whose store entry is @st.  Probes
+ * the file unless the cached probe is for the same identity.  When the file was
+ * replaced since @st was taken, @st is updated to the file actually probed. */
+static int node_logical_size(struct mnt_node *node, struct stat *st, uint64_t *size)
+{
+	struct mnt_ident id;
+	struct stat fst;
+	uint64_t lsize = 0;
+	char path[PATH_MAX];
+	int fd, rc;
+
+	mnt_ident_of(st, &id);
+	pthread_mutex_lock(&node->lock);
+	if (node->kind != MNT_KIND_UNKNOWN && mnt_ident_eq(&node->probed, &id)) {
+		*size = node->lsize;
+		pthread_mutex_unlock(&node->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&node->lock);
+
+	fd = mnt_node_open_file(node, &fst);
+	if (fd < 0)
+		return fd;
+	node_path(node, path, sizeof(path));
+	rc = store_object_probe(fd, path, &lsize);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		lsize = (uint64_t)fst.st_size;
+	mnt_ident_of(&fst, &id);
+	pthread_mutex_lock(&node->lock);
+	node->probed = id;
+	node->kind = rc == 1 ? MNT_KIND_OBJECT : MNT_KIND_PLAIN;
+	node->lsize = lsize;
+	pthread_mutex_unlock(&node->lock);
+	*st = fst;
+	*size = lsize;
+	return 0;
+}
+
+/* Fills @attr from the store entry @st of @node.  @st may be updated (see
+ * node_logical_size).  st_ino is set by the caller once the node has its number. */
+static int node_fill_attr(struct mnt_node *node, struct stat *st, struct stat *attr)
+{
+	uint64_t size;
+	int rc;
+
+	if (S_ISREG(st->st_mode)) {
+		rc = node_logical_size(node, st, &size);
+		if (rc < 0)
+			return rc;
+	}
+	*attr = *st;
+	attr->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
+	if (S_ISREG(st->st_mode))
+		attr->st_size = (off_t)size;
+	attr->st_ino = node->ino;
+	return 0;
+}
+
+int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *name,
+		    struct stat *attr, struct mnt_node **out)
+{
+	struct mnt_node *node, *other;
+	struct stat st;
+	const char *what;
+	int rc;
+
+	if (!parent->is_dir)
+		return -ENOTDIR;
+	rc = mnt_name_check(parent, name);
+	if (rc < 0)
+		return rc;
+	if (fstatat(parent->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	what = mnt_special_name(st.st_mode);
+	if (what) {
+		/* Not part of the view: readdir skips it too, so ENOENT is coherent. */
+		mnt_warn_special(t, parent, name, what);
+		return -ENOENT;
+	}
+
+	pthread_mutex_lock(&t->lock);
+	node = find_name(t, parent, name);
+	if (node && node->sdev == st.st_dev && node->sino == st.st_ino &&
+	    node->is_dir == !!S_ISDIR(st.st_mode)) {
+		node->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		rc = node_fill_attr(node, &st, attr);
+		if (rc < 0) {
+			mnt_node_forget(t, node, 1);
+			return rc;
+		}
+		*out = node;
+		return 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+
+	rc = node_new(parent, name, &st, -1, &node);
+	if (rc < 0)
+		return rc;
+	rc = node_fill_attr(node, &st, attr);
+	if (rc < 0) {
+		node_free(node);
+		return rc;
+	}
+
+	pthread_mutex_lock(&t->lock);
+	other = find_name(t, parent, name);
+	if (other && other->sdev == node->sdev && other->sino == node->sino &&
+	    other->is_dir == node->is_dir) {
+		/* Another thread inserted the same entry meanwhile: use its node. */
+		other->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		node_free(node);
+		attr->st_ino = other->ino;
+		*out = other;
+		return 0;
+	}
+	if (other)
+		hash_remove_name(t, other); /* replaced in the store; lives on for its lookups */
+	hash_grow(t);
+	node->ino = t->next_ino++;
+	node->nlookup = 1;
+	parent->nchild++;
+	hash_insert(t, node);
+	pthread_mutex_unlock(&t->lock);
+	attr->st_ino = node->ino;
+	*out = node;
+	return 0;
+}
+
+void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n)
+{
+	struct mnt_node *dead = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	if (n > node->nlookup) {
+		log_warn("kernel forgot %llu lookups of inode %llu, which had %llu (ignored)",
+			 (unsigned long long)n, (unsigned long long)node->ino,
+			 (unsigned long long)node->nlookup);
+		n = node->nlookup;
+	}
+	node->nlookup -= n;
+	while (node->parent && node->nlookup == 0 && node->nchild == 0) {
+		struct mnt_node *parent = node->parent;
+
+		hash_remove(t, node);
+		parent->nchild--;
+		node->next_ino = dead; /* reuse the chain link for the free list */
+		dead = node;
+		node = parent;
+	}
+	pthread_mutex_unlock(&t->lock);
+
+	while (dead) {
+		struct mnt_node *next = dead->next_ino;
+
+		node_free(dead);
+		dead = next;
+	}
+}
+
+struct mnt_node *mnt_node_get(struct mnt_table *t, uint64_t ino)
+{
+	struct mnt_node *n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->by_ino[ino_bucket(t, ino)];
+	while (n && n->ino != ino)
+		n = n->next_ino;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
+{
+	struct stat st;
+
+	(void)t;
+	if (node->is_dir) {
+		/* The fd we serve the directory from: one syscall, never a path. */
+		if (fstat(node->dirfd, &st) < 0)
+			return -errno;
+	} else {
+		if (fstatat(node->parent->dirfd, node->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return -ESTALE;
+	}
+	return node_fill_attr(node, &st, attr);
+}
+
+int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct mnt_obj **out)
+{
+	struct store_object *so = NULL;
+	struct mnt_obj *ob, *old = NULL;
+	struct mnt_ident id;
+	char path[PATH_MAX];
+	int rc;
+
+	mnt_ident_of(st, &id);
+	pthread_mutex_lock(&node->lock);
+	if (node->obj && mnt_ident_eq(&node->obj->ident, &id)) {
+		mnt_obj_get(node->obj);
+		*out = node->obj;
+		pthread_mutex_unlock(&node->lock);
+		return 1;
+	}
+	if (node->kind == MNT_KIND_PLAIN && mnt_ident_eq(&node->probed, &id)) {
+		pthread_mutex_unlock(&node->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&node->lock);
+
+	node_path(node, path, sizeof(path));
+	rc = store_object_open_fd(fd, path, &so);
+	if (rc == -EMEDIUMTYPE) {
+		pthread_mutex_lock(&node->lock);
+		node->probed = id;
+		node->kind = MNT_KIND_PLAIN;
+		node->lsize = (uint64_t)st->st_size;
+		pthread_mutex_unlock(&node->lock);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	ob = calloc(1, sizeof(*ob));
+	if (!ob) {
+		store_object_free(so);
+		return -ENOMEM;
+	}
+	ob->refs = 1; /* the node's */
+	ob->so = so;
+	ob->ident = id;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->obj && mnt_ident_eq(&node->obj->ident, &id)) {
+		/* Opened concurrently by another thread: keep the first. */
+		old = ob;
+	} else {
+		old = node->obj;
+		node->obj = ob;
+		node->probed = id;
+		node->kind = MNT_KIND_OBJECT;
+		node->lsize = store_object_info(so)->size;
+	}
+	mnt_obj_get(node->obj);
+	*out = node->obj;
+	pthread_mutex_unlock(&node->lock);
+	mnt_obj_put(old);
+	return 1;
+}
+
+/* --- the table ---------------------------------------------------------------------- */
+
+int mnt_table_new(int rootfd, struct mnt_table **out)
+{
+	struct mnt_table *t = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->warn_lock, NULL);
+	t->nbuckets = 256;
+	t->by_ino = calloc(t->nbuckets, sizeof(*t->by_ino));
+	t->by_name = calloc(t->nbuckets, sizeof(*t->by_name));
+	t->warned = calloc(MNT_WARN_MAX, sizeof(*t->warned));
+	if (!t->by_ino || !t->by_name || !t->warned) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = node_new(NULL, "", &st, fd, &t->root);
+	fd = -1; /* owned by the node, or closed */
+	if (rc < 0)
+		goto fail;
+	t->root->ino = FUSE_ROOT_ID;
+	t->root->nlookup = 1; /* the kernel's implicit lookup of the root */
+	t->next_ino = FUSE_ROOT_ID + 1;
+	hash_insert(t, t->root);
+	*out = t;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	mnt_table_free(t);
+	return rc;
+}
+
+void mnt_table_free(struct mnt_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; t->by_ino && i < t->nbuckets; i++) {
+		struct mnt_node *n = t->by_ino[i], *next;
+
+		for (; n; n = next) {
+			next = n->next_ino;
+			node_free(n);
+		}
+	}
+	free(t->by_ino);
+	free(t->by_name);
+	free(t->warned);
+	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->warn_lock);
+	free(t);
+}
+
+uint64_t mnt_table_count(struct mnt_table *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}

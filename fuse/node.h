@@ -1,0 +1,141 @@
+/* node.h - the inode table: our inode numbers for the entries of a store.
+ *
+ * Each directory or regular file the kernel has looked up is a struct mnt_node
+ * with our own 64-bit inode number (the root is FUSE_ROOT_ID).  A node lives
+ * while the kernel holds lookups on it (nlookup) or while a child node points to
+ * it.  Files are reached by openat() on the parent directory's fd, never by path.
+ * The store is not expected to change under a mount: a replaced file is noticed
+ * at the next lookup or open (its size cache and open object are refreshed); a
+ * name whose store entry became another file or directory gets a new node.
+ * Locks: see the lock-order note at the top of node.c.
+ */
+#ifndef FAISSFS_FUSE_NODE_H
+#define FAISSFS_FUSE_NODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct store_object;
+
+/* The identity of one version of a store file: a different value means the
+ * file was replaced or rewritten, so cached facts about it are stale. */
+struct mnt_ident {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+	struct timespec ctim;
+};
+
+void mnt_ident_of(const struct stat *st, struct mnt_ident *out);
+bool mnt_ident_eq(const struct mnt_ident *a, const struct mnt_ident *b);
+
+/* An opened store object shared by every open file of one node.  Reference
+ * counted (atomically); the node holds one reference while it is current. */
+struct mnt_obj {
+	unsigned refs;		 /* atomic */
+	struct store_object *so; /* immutable; freed with the last reference */
+	struct mnt_ident ident;	 /* immutable: the store file it was opened from */
+};
+
+void mnt_obj_get(struct mnt_obj *ob);
+void mnt_obj_put(struct mnt_obj *ob); /* NULL is fine */
+
+enum mnt_kind {
+	MNT_KIND_UNKNOWN = 0, /* not probed yet */
+	MNT_KIND_PLAIN,
+	MNT_KIND_OBJECT,
+};
+
+struct mnt_node {
+	/* Immutable from creation to free: read without locks. */
+	uint64_t ino;
+	struct mnt_node *parent; /* holds a child count on it; NULL for the root */
+	char *name;		 /* "" for the root */
+	bool is_dir;
+	dev_t sdev; /* identity of the store entry at lookup */
+	ino_t sino;
+	int dirfd; /* directories: O_RDONLY|O_DIRECTORY fd, else -1 */
+
+	/* Protected by the table lock (mnt_table.lock). */
+	uint64_t nlookup;
+	uint64_t nchild;	   /* child nodes whose parent is this one */
+	bool in_name_hash;	   /* reachable by (parent, name) */
+	struct mnt_node *next_ino; /* hash chains */
+	struct mnt_node *next_name;
+
+	/* Protected by lock (never held together with the table lock). */
+	pthread_mutex_t lock;
+	struct mnt_ident probed; /* identity the two fields below belong to */
+	enum mnt_kind kind;	 /* MNT_KIND_UNKNOWN: not probed */
+	uint64_t lsize;		 /* logical size, valid when kind != UNKNOWN */
+	struct mnt_obj *obj;	 /* current shared object, or NULL */
+};
+
+struct mnt_table;
+
+/* Makes a table whose root is the directory @rootfd (dup()ed; the caller keeps
+ * its fd).  Returns 0, -ENOMEM, or -errno from dup/fstat. */
+int mnt_table_new(int rootfd, struct mnt_table **out);
+
+/* Frees every node (whatever their counts: the session is over). NULL is fine. */
+void mnt_table_free(struct mnt_table *t);
+
+/* The node of @ino, or NULL if the kernel never got it from us (or forgot it).
+ * Borrowed: valid while the kernel holds a lookup on it, i.e. for the duration
+ * of any request naming @ino. */
+struct mnt_node *mnt_node_get(struct mnt_table *t, uint64_t ino);
+
+/* Checks a name the kernel asks about in @parent.  Returns 0, -EINVAL for ".",
+ * "..", or a name with '/', -ENAMETOOLONG beyond NAME_MAX, -ENOENT for "" and for
+ * the store's reserved names at its root. */
+int mnt_name_check(const struct mnt_node *parent, const char *name);
+
+/* Looks @name up in directory @parent: on success takes one lookup on the node
+ * (the kernel's to forget), sets *out and fills @attr (see mnt_node_stat).
+ * Repeated lookups of an unchanged entry give the same node.
+ * Errors: those of mnt_name_check(); -ENOTDIR parent not a directory; -ENOENT
+ * for symlinks, FIFOs, sockets and devices in the store (not part of the view;
+ * logged once per name); -EUCLEAN/-EPROTONOSUPPORT a bad object header;
+ * -ENOMEM; -errno from fstatat/openat. */
+int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *name,
+		    struct stat *attr, struct mnt_node **out);
+
+/* Drops @n lookups on @node; frees it (and parents left unused) at zero.
+ * The root is never freed here. */
+void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n);
+
+/* Attributes as the mount shows them: the store entry's mode, owner, times and
+ * st_blocks (disk use, compressed); st_size the logical size; st_ino ours; nlink 1
+ * (2 for directories).  Errors as mnt_node_lookup, and -ESTALE when the name now
+ * holds an entry of another type (or another directory). */
+int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr);
+
+/* Opens the node's store file read-only (O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC: a FIFO
+ * that took the name cannot block us) and fstat()s it.  Returns the fd (caller
+ * closes) or -errno; -ESTALE if the name is no longer a regular file. */
+int mnt_node_open_file(struct mnt_node *node, struct stat *st);
+
+/* The node's current object for the store file open as @fd (identity @st):
+ * reuses the shared one if @st matches it, else opens a new one.  Returns 1 and
+ * a reference in *out (mnt_obj_put() it), 0 if the file is a plain file, or
+ * -EUCLEAN / -EPROTONOSUPPORT / -errno. */
+int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct mnt_obj **out);
+
+/* Logs "skipping NAME: a symlink/FIFO/... is not served" once per name (per
+ * table); @what describes the type. */
+void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const char *name,
+		      const char *what);
+
+/* "a symlink", "a FIFO", ... for the file type bits of @mode, or NULL for a
+ * directory or regular file (the types we serve). */
+const char *mnt_special_name(mode_t mode);
+
+/* Number of live nodes (tests and the exit log). */
+uint64_t mnt_table_count(struct mnt_table *t);
+
+#endif

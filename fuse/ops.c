@@ -1,0 +1,771 @@
+/* ops.c - the low-level FUSE handlers of the read-only mount.
+ *
+ * Each handler decodes the request, calls node.c / read.c / the store, and
+ * replies exactly once.  Every mutating request answers EROFS.  Entries and
+ * attributes are cached by the kernel for MNT_TIMEOUT seconds: nothing changes
+ * through a read-only mount.  Permission checks are the kernel's
+ * (default_permissions), so there is no access handler.
+ */
+#include "mnt.h"
+#include "node.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+/* An open file: a shared object, or the fd of a plain file. */
+struct mnt_fh {
+	struct mnt_obj *obj; /* reference, or NULL for a plain file */
+	int fd;		     /* plain files: read with pread, else -1 */
+};
+
+/* One entry of a directory snapshot. */
+struct mnt_dent {
+	char *name;
+	unsigned char type; /* DT_DIR or DT_REG */
+	ino_t sino;	    /* the store's inode number (readdir without plus) */
+};
+
+/* An open directory: its entries as they were at opendir, so offsets are stable. */
+struct mnt_dirh {
+	size_t n;
+	struct mnt_dent *ents; /* [0] ".", [1] "..", then the store's entries */
+};
+
+static struct mnt_fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The node of @ino; NULL (after replying ESTALE) if we do not know it. */
+static struct mnt_node *req_node(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mnt_node *n = mnt_node_get(req_fs(req)->tab, ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* Corrupt data (EUCLEAN) and objects of a newer format (EPROTONOSUPPORT) reach
+ * applications as EIO: it is the errno every reader (cp, FAISS, mmap's SIGBUS
+ * path) treats as "the data cannot be read", whereas "Structure needs cleaning"
+ * or "Protocol not supported" would mislead.  The store has logged the file,
+ * chunk and offset, and what to do. */
+void mnt_reply_err(fuse_req_t req, int neg)
+{
+	int err = -neg;
+
+	if (err <= 0) {
+		log_error("internal error: replying errno %d (please report this bug)", neg);
+		err = EIO;
+	}
+	if (err == EUCLEAN || err == EPROTONOSUPPORT)
+		err = EIO;
+	fuse_reply_err(req, err);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct mnt_fs *fs = userdata;
+
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* Nothing is written; ask for what speeds up reads only. */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->max_readahead > MNT_IO_MAX || conn->max_readahead == 0)
+		conn->max_readahead = MNT_IO_MAX;
+	conn->max_write = MNT_IO_MAX;
+	/* max_read comes from the mount option max_read= (mount.c): libfuse refuses a
+	 * different value here. */
+
+	if (fs->ready_fd >= 0) {
+		/* The kernel is talking to us: the mount is up and served. */
+		if (write(fs->ready_fd, "ready\n", 6) != 6)
+			log_warn("cannot write to ready_fd %d: %s (is the reader still there?)",
+				 fs->ready_fd, strerror(errno));
+		close(fs->ready_fd);
+		fs->ready_fd = -1;
+	}
+	log_info("mounted %s", store_path(fs->st));
+}
+
+static void reply_entry(fuse_req_t req, struct mnt_node *node, const struct stat *attr)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = node->ino;
+	e.attr = *attr;
+	e.attr_timeout = MNT_TIMEOUT;
+	e.entry_timeout = MNT_TIMEOUT;
+	if (fuse_reply_entry(req, &e) != 0)
+		mnt_node_forget(req_fs(req)->tab, node, 1); /* interrupted: not counted */
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mnt_node *p = req_node(req, parent), *node;
+	struct stat attr;
+	int rc;
+
+	if (!p)
+		return;
+	rc = mnt_node_lookup(req_fs(req)->tab, p, name, &attr, &node);
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			log_debug("lookup %s in inode %" PRIu64 ": %s", name, (uint64_t)parent,
+				  strerror(-rc));
+		mnt_reply_err(req, rc);
+		return;
+	}
+	reply_entry(req, node, &attr);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct mnt_node *n = mnt_node_get(req_fs(req)->tab, ino);
+
+	if (n)
+		mnt_node_forget(req_fs(req)->tab, n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct mnt_table *t = req_fs(req)->tab;
+
+	for (size_t i = 0; i < count; i++) {
+		struct mnt_node *n = mnt_node_get(t, forgets[i].ino);
+
+		if (n)
+			mnt_node_forget(t, n, forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mnt_node *n = req_node(req, ino);
+	struct stat attr;
+	int rc;
+
+	(void)fi;
+	if (!n)
+		return;
+	rc = mnt_node_stat(req_fs(req)->tab, n, &attr);
+	if (rc < 0)
+		mnt_reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &attr, MNT_TIMEOUT);
+}
+
+/* --- files ------------------------------------------------------------------------ */
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mnt_node *n;
+	struct mnt_fh *fh = NULL;
+	struct mnt_obj *ob = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	n = req_node(req, ino);
+	if (!n)
+		return;
+	if (n->is_dir) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	fd = mnt_node_open_file(n, &st);
+	if (fd < 0) {
+		rc = fd;
+		goto fail;
+	}
+	rc = mnt_node_object(n, fd, &st, &ob);
+	if (rc < 0)
+		goto fail;
+	fh = calloc(1, sizeof(*fh));
+	if (!fh) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	fh->obj = ob; /* NULL for a plain file */
+	fh->fd = -1;
+	if (ob) {
+		close(fd);
+	} else {
+		fh->fd = fd;
+		/* The fd was opened O_NONBLOCK (see node.h); regular files ignore it. */
+	}
+	fd = -1;
+	ob = NULL;
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 1; /* the data never changes under a read-only mount */
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* Interrupted: the kernel will not release it. */
+		mnt_obj_put(fh->obj);
+		if (fh->fd >= 0)
+			close(fh->fd);
+		free(fh);
+	}
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	mnt_obj_put(ob);
+	mnt_reply_err(req, rc);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	if (fh->obj) {
+		mnt_read_object(req_fs(req), req, fh->obj->so, size, off);
+		return;
+	}
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fh->fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	mnt_obj_put(fh->obj);
+	if (fh->fd >= 0)
+		close(fh->fd);
+	free(fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0); /* nothing is ever dirty */
+}
+
+/* --- directories -------------------------------------------------------------------- */
+
+static void dirh_free(struct mnt_dirh *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	free(d);
+}
+
+static int dirh_add(struct mnt_dirh *d, size_t *cap, const char *name, unsigned char type,
+		    ino_t sino)
+{
+	if (d->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct mnt_dent *e = realloc(d->ents, nc * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->ents = e;
+		*cap = nc;
+	}
+	d->ents[d->n].name = strdup(name);
+	if (!d->ents[d->n].name)
+		return -ENOMEM;
+	d->ents[d->n].type = type;
+	d->ents[d->n].sino = sino;
+	d->n++;
+	return 0;
+}
+
+/* Reads the directory @node into a new snapshot: ".", "..", then its
+ * directories and regular files (special files skipped with a log line, the
+ * store's reserved names hidden at the root). */
+static int dirh_read(struct mnt_table *t, struct mnt_node *node, struct mnt_dirh **out)
+{
+	struct mnt_dirh *d = calloc(1, sizeof(*d));
+	DIR *dir = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+	int fd, rc;
+
+	if (!d)
+		return -ENOMEM;
+	/* A fresh fd: the node's dirfd is shared, and readdir moves its offset. */
+	fd = openat(node->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	dir = fdopendir(fd);
+	if (!dir) {
+		rc = -errno;
+		close(fd);
+		goto fail;
+	}
+	rc = dirh_add(d, &cap, ".", DT_DIR, 0);
+	if (!rc)
+		rc = dirh_add(d, &cap, "..", DT_DIR, 0);
+	while (!rc) {
+		unsigned char type;
+		const char *what;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			rc = -errno;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (!node->parent && store_name_reserved(de->d_name))
+			continue;
+		type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* gone since readdir */
+			type = (unsigned char)IFTODT(st.st_mode);
+		}
+		if (type != DT_DIR && type != DT_REG) {
+			what = mnt_special_name(DTTOIF(type));
+			mnt_warn_special(t, node, de->d_name, what ? what : "not a file");
+			continue;
+		}
+		rc = dirh_add(d, &cap, de->d_name, type, de->d_ino);
+	}
+	closedir(dir);
+	if (rc < 0)
+		goto fail;
+	*out = d;
+	return 0;
+fail:
+	dirh_free(d);
+	return rc;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mnt_node *n = req_node(req, ino);
+	struct mnt_dirh *d = NULL;
+	int rc;
+
+	if (!n)
+		return;
+	if (!n->is_dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = dirh_read(req_fs(req)->tab, n, &d);
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		dirh_free(d);
+}
+
+/* Adds the snapshot's entries from @off on to a buffer of at most @size bytes
+ * and replies with it.  With @plus, each entry but "." and ".." is looked up
+ * (taking a lookup count only for entries that made it into the buffer). */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct mnt_dirh *d = (struct mnt_dirh *)(uintptr_t)fi->fh;
+	struct mnt_table *t = req_fs(req)->tab;
+	struct mnt_node *dnode = NULL;
+	size_t pos = 0;
+	char *buf;
+
+	if (plus) {
+		dnode = req_node(req, ino);
+		if (!dnode)
+			return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? d->n : (size_t)off; i < d->n; i++) {
+		const struct mnt_dent *de = &d->ents[i];
+		struct fuse_entry_param e;
+		struct mnt_node *child = NULL;
+		size_t len;
+
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = de->sino;
+		e.attr.st_mode = DTTOIF(de->type);
+		if (!plus) {
+			len = fuse_add_direntry(req, buf + pos, size - pos, de->name, &e.attr,
+						(off_t)(i + 1));
+			if (len > size - pos)
+				break;
+			pos += len;
+			continue;
+		}
+		if (i >= 2) {
+			int rc = mnt_node_lookup(t, dnode, de->name, &e.attr, &child);
+
+			if (rc == -ENOENT)
+				continue; /* removed from the store since opendir */
+			if (rc == 0) {
+				e.ino = child->ino;
+				e.attr_timeout = MNT_TIMEOUT;
+				e.entry_timeout = MNT_TIMEOUT;
+			} else {
+				/* Listed, with no inode: a later stat() reports the error. */
+				e.attr.st_ino = de->sino;
+				e.attr.st_mode = DTTOIF(de->type);
+			}
+		}
+		len = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e,
+					     (off_t)(i + 1));
+		if (len > size - pos) {
+			if (child)
+				mnt_node_forget(t, child, 1); /* not sent */
+			break;
+		}
+		pos += len;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dirh_free((struct mnt_dirh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(store_root_fd(req_fs(req)->st), &sv) < 0) {
+		mnt_reply_err(req, -errno);
+		return;
+	}
+	/* The store's filesystem, as it is: free space is where imports go. */
+	fuse_reply_statfs(req, &sv);
+}
+
+/* --- extended attributes ------------------------------------------------------------ */
+
+static const char *const xattr_names[] = {
+	"user.faissfs.stored_bytes", "user.faissfs.chunks", "user.faissfs.chunk_size",
+	"user.faissfs.codec",	     "user.faiss.type",	    "user.faiss.d",
+	"user.faiss.ntotal",	     "user.faiss.metric",
+};
+
+/* faiss::MetricType as people write it. */
+static const char *metric_name(int32_t m)
+{
+	switch (m) {
+	case 0:
+		return "IP";
+	case 1:
+		return "L2";
+	case 2:
+		return "L1";
+	case 3:
+		return "Linf";
+	case 4:
+		return "Lp";
+	case 20:
+		return "Canberra";
+	case 21:
+		return "BrayCurtis";
+	case 22:
+		return "JensenShannon";
+	case 23:
+		return "Jaccard";
+	default:
+		return NULL;
+	}
+}
+
+/* Writes the value of xattr @name of object @info into @buf (NUL-terminated,
+ * the NUL not part of the value).  Returns its length or -ENODATA. */
+static int xattr_value(const struct store_object_info *info, const char *name, char *buf,
+		       size_t size)
+{
+	const struct store_faiss_info *fi = &info->faiss;
+	const char *m;
+
+	if (!strcmp(name, "user.faissfs.stored_bytes"))
+		return snprintf(buf, size, "%" PRIu64, info->stored);
+	if (!strcmp(name, "user.faissfs.chunks"))
+		return snprintf(buf, size, "%" PRIu64, info->nchunks);
+	if (!strcmp(name, "user.faissfs.chunk_size"))
+		return snprintf(buf, size, "%" PRIu32, info->chunk_size);
+	if (!strcmp(name, "user.faissfs.codec"))
+		return snprintf(buf, size, "zstd");
+	if (!fi->valid)
+		return -ENODATA;
+	if (!strcmp(name, "user.faiss.type"))
+		return snprintf(buf, size, "%s", store_faiss_type_name(fi->fourcc));
+	if (!strcmp(name, "user.faiss.d"))
+		return snprintf(buf, size, "%" PRId32, fi->d);
+	if (!strcmp(name, "user.faiss.ntotal"))
+		return snprintf(buf, size, "%" PRId64, fi->ntotal);
+	if (!strcmp(name, "user.faiss.metric")) {
+		if (fi->binary)
+			return snprintf(buf, size, "Hamming");
+		m = metric_name(fi->metric);
+		return m ? snprintf(buf, size, "%s", m)
+			 : snprintf(buf, size, "%" PRId32, fi->metric);
+	}
+	return -ENODATA;
+}
+
+/* The object behind @n for its xattrs: 1 and a reference, 0 for plain files
+ * and directories, or -errno. */
+static int node_obj_for_xattr(struct mnt_node *n, struct mnt_obj **out)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (n->is_dir)
+		return 0;
+	fd = mnt_node_open_file(n, &st);
+	if (fd < 0)
+		return fd;
+	rc = mnt_node_object(n, fd, &st, out);
+	close(fd);
+	return rc;
+}
+
+/* Replies @len bytes of @val under the getxattr/listxattr size rules: size 0
+ * asks for the length, a too-small buffer is ERANGE. */
+static void reply_xattr_buf(fuse_req_t req, const char *val, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct mnt_node *n = req_node(req, ino);
+	struct mnt_obj *ob = NULL;
+	char val[128];
+	int rc;
+
+	if (!n)
+		return;
+	rc = node_obj_for_xattr(n, &ob);
+	if (rc <= 0) {
+		mnt_reply_err(req, rc < 0 ? rc : -ENODATA);
+		return;
+	}
+	rc = xattr_value(store_object_info(ob->so), name, val, sizeof(val));
+	mnt_obj_put(ob);
+	if (rc < 0)
+		mnt_reply_err(req, rc);
+	else
+		reply_xattr_buf(req, val, (size_t)rc, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct mnt_node *n = req_node(req, ino);
+	struct mnt_obj *ob = NULL;
+	char list[512], val[128];
+	size_t len = 0;
+	int rc;
+
+	if (!n)
+		return;
+	rc = node_obj_for_xattr(n, &ob);
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	for (size_t i = 0; rc > 0 && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		size_t nl = strlen(xattr_names[i]) + 1;
+
+		if (xattr_value(store_object_info(ob->so), xattr_names[i], val, sizeof(val)) < 0)
+			continue;
+		memcpy(list + len, xattr_names[i], nl); /* fits: 8 names of < 32 bytes */
+		len += nl;
+	}
+	mnt_obj_put(ob);
+	reply_xattr_buf(req, list, len, size);
+}
+
+/* --- everything that would change the store: EROFS ---------------------------------- */
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino, (void)buf, (void)size, (void)off, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	(void)ino, (void)mode, (void)offset, (void)length, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops mnt_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+	.fallocate = op_fallocate,
+};
