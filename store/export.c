@@ -472,7 +472,8 @@ int store_export(struct store *st, const char *dst, bool progress)
 			continue;
 		}
 		r = export_file(&x, e);
-		x.pr.files_done++;
+		if (r == 0)
+			x.pr.files_done++;
 		xprogress_show(&x.pr, false);
 	}
 	for (size_t i = sc.n; r == 0 && i-- > 0;) {
