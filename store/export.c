@@ -139,7 +139,8 @@ static int list_names(DIR *d, char ***out, size_t *count)
 		free(names);
 		return err;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	*out = names;
 	*count = n;
 	return 0;

@@ -352,7 +352,8 @@ static int scan_dir(struct scan *sc, int dfd, const char *rel)
 			"then run import again",
 			sc->src, rel, strerror(errno));
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 
 	for (size_t i = 0; i < n && !err; i++) {
 		char *child = NULL;
