@@ -65,7 +65,9 @@ static void xprogress_show(struct xprogress *pr, bool force)
 		return;
 	pr->last = t;
 	rate = el > 0 ? (double)pr->bytes_done / el : 0;
-	eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
+	eta = rate > 0 && pr->bytes_total > pr->bytes_done
+		      ? (double)(pr->bytes_total - pr->bytes_done) / rate
+		      : 0;
 	fprintf(stderr, "\rexport: %llu/%llu files, %.1f/%.1f MiB, %.1f MB/s, ETA %d:%02d   ",
 		(unsigned long long)pr->files_done, (unsigned long long)pr->files_total,
 		(double)pr->bytes_done / 1048576.0, (double)pr->bytes_total / 1048576.0, rate / 1e6,

@@ -63,7 +63,9 @@ static void progress_show(struct progress *pr, bool force)
 		return;
 	pr->last = t;
 	rate = el > 0 ? (double)pr->bytes_done / el : 0;
-	eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
+	eta = rate > 0 && pr->bytes_total > pr->bytes_done
+		      ? (double)(pr->bytes_total - pr->bytes_done) / rate
+		      : 0;
 	fprintf(stderr, "\r%s: %llu/%llu files, %.1f/%.1f MiB, %.1f MB/s, ETA %d:%02d   ", pr->verb,
 		(unsigned long long)pr->files_done, (unsigned long long)pr->files_total,
 		(double)pr->bytes_done / 1048576.0, (double)pr->bytes_total / 1048576.0, rate / 1e6,
@@ -516,8 +518,8 @@ static int verify_one(void *arg, unsigned worker, unsigned i)
 	return memcmp(im->vbuf + off, im->buf + off, len) ? VERIFY_MISMATCH : 0;
 }
 
-/* Reads [off, off+len) of the source fd into im->buf.  Returns 0, -EAGAIN if the
- * file got shorter (changed), or -errno. */
+/* Reads [off, off+len) of the source @fd into @buf.  Returns 0, -EAGAIN if the
+ * file got shorter (it changed), or -errno. */
 static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
 	while (len) {
@@ -587,8 +589,11 @@ static int same_as_stored(struct imp *im, int dirfd, const char *name, const cha
 				break;
 			}
 		}
-		if (r == 1)
+		if (r == 1) {
 			off += len;
+			im->pr.bytes_done += len;
+			progress_show(&im->pr, false);
+		}
 	}
 	store_object_free(o);
 	return r == -EAGAIN ? 0 : r;
@@ -915,7 +920,7 @@ static int imp_alloc(struct imp *im, unsigned nthreads)
 	size_t cs = im->par->chunk_size;
 
 	im->nbatch = 4 * nthreads;
-	while (im->nbatch > nthreads && (size_t)im->nbatch * cs > BATCH_MAX_BYTES)
+	while (im->nbatch > 1 && (size_t)im->nbatch * cs > BATCH_MAX_BYTES)
 		im->nbatch--;
 	im->cc = calloc(nthreads, sizeof(*im->cc));
 	im->dc = calloc(nthreads, sizeof(*im->dc));
