@@ -297,6 +297,7 @@ static int export_file(struct xctx *x, const struct xentry *e)
 	uint64_t off = 0, hole = FMT_CHUNK_MIN;
 	int in = -1, out = -1, r = 0;
 	const char *what = "read";
+	bool created = false;
 
 	if (asprintf(&logname, "%s/%s", sp, e->rel) < 0)
 		return -ENOMEM;
@@ -321,6 +322,7 @@ static int export_file(struct xctx *x, const struct xentry *e)
 		what = "create";
 		goto fail;
 	}
+	created = true;
 	while (off < e->size) {
 		size_t want = e->size - off < x->bufsize ? (size_t)(e->size - off) : x->bufsize;
 		ssize_t n;
@@ -350,12 +352,14 @@ static int export_file(struct xctx *x, const struct xentry *e)
 	}
 	what = "write";
 	if (ftruncate(out, (off_t)e->size) < 0 || fchmod(out, e->mode) < 0 ||
-	    futimens(out, ts) < 0 || close(out) < 0) {
-		out = -1;
+	    futimens(out, ts) < 0) {
 		r = -errno;
 		goto fail;
 	}
+	r = close(out) < 0 ? -errno : 0;
 	out = -1;
+	if (r < 0)
+		goto fail;
 	goto done;
 fail:
 	if (r == -EAGAIN)
@@ -364,9 +368,11 @@ fail:
 			  logname);
 	else
 		log_error("export: stopped at %s: cannot %s it%s%s: %s; DST %s keeps the files "
-			  "written before it; %s, then export again into an empty DST",
+			  "written before it%s%s%s; %s, then export again into an empty DST",
 			  logname, what, strcmp(what, "read") ? " to " : "",
 			  strcmp(what, "read") ? x->dst : "", strerror(-r), x->dst,
+			  created ? " and an incomplete " : "", created ? e->rel : "",
+			  created ? " (delete it)" : "",
 			  r == -EUCLEAN ? "import that file again from its source"
 					: "fix the cause");
 done:
