@@ -129,8 +129,8 @@ static inline int t_write_file(const char *path, const void *buf, size_t len)
 
 /* Writes @len bytes of @data as object @name at the store root, fed in pieces of
  * @step bytes.  Returns store_writer_* errors. */
-static inline int t_write_object(struct store *st, const struct store_params *p,
-				 const char *name, const void *data, size_t len, size_t step)
+static inline int t_write_object(struct store *st, const struct store_params *p, const char *name,
+				 const void *data, size_t len, size_t step)
 {
 	struct store_writer *w;
 	const uint8_t *d = data;

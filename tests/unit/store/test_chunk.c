@@ -62,7 +62,7 @@ static void round_trip(struct store_cctx *cc, struct store_chunk *c, uint8_t *in
 static void test_every_kind_every_chunk_size(void **state)
 {
 	struct store_cctx *cc = store_cctx_new();
-	struct store_chunk c = { 0 };
+	struct store_chunk c = {0};
 	uint8_t *in = malloc(FMT_CHUNK_MAX), *out = malloc(FMT_CHUNK_MAX);
 
 	(void)state;
@@ -70,7 +70,7 @@ static void test_every_kind_every_chunk_size(void **state)
 	assert_non_null(in);
 	assert_non_null(out);
 	for (uint32_t cs = FMT_CHUNK_MIN; cs <= FMT_CHUNK_MAX; cs *= 2) {
-		size_t lens[] = { 1, 7, 4097 % cs + 1, cs / 2 + 3, cs - 1, cs };
+		size_t lens[] = {1, 7, 4097 % cs + 1, cs / 2 + 3, cs - 1, cs};
 
 		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
 			for (int f = FILL_ZERO; f <= FILL_MIXED; f++)
@@ -86,7 +86,7 @@ static void test_every_kind_every_chunk_size(void **state)
 static void test_levels(void **state)
 {
 	struct store_cctx *cc = store_cctx_new();
-	struct store_chunk c = { 0 };
+	struct store_chunk c = {0};
 	size_t len = 100000;
 	uint8_t *in = malloc(len), *out = malloc(len);
 
@@ -105,8 +105,8 @@ static void test_levels(void **state)
 static void test_raw_block_boundaries(void **state)
 {
 	struct store_cctx *cc = store_cctx_new();
-	struct store_chunk c = { 0 };
-	size_t lens[] = { 131071, 131072, 131073, 262144, 262145 };
+	struct store_chunk c = {0};
+	size_t lens[] = {131071, 131072, 131073, 262144, 262145};
 	uint8_t *in = malloc(262145), *out = malloc(262145);
 
 	(void)state;
@@ -123,8 +123,8 @@ static void test_raw_block_boundaries(void **state)
 static void test_bad_args(void **state)
 {
 	struct store_cctx *cc = store_cctx_new();
-	struct store_chunk c = { 0 };
-	uint8_t b[4] = { 0 };
+	struct store_chunk c = {0};
+	uint8_t b[4] = {0};
 
 	(void)state;
 	assert_int_equal(store_chunk_encode(cc, b, 0, 3, &c), -EINVAL);

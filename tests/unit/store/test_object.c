@@ -105,13 +105,13 @@ static void check_object(struct fx *fx, const char *name, const uint8_t *data, s
 static void test_sizes(void **state)
 {
 	struct fx *fx = *state;
-	uint32_t css[] = { 4096, 65536, 262144 };
+	uint32_t css[] = {4096, 65536, 262144};
 
 	for (size_t c = 0; c < 3; c++) {
 		uint32_t cs = css[c];
-		struct store_params p = { .chunk_size = cs, .level = 3 };
-		size_t sizes[] = { 0, 1, cs - 1, cs, cs + 1, 5 * cs + 77, 8 * cs };
-		size_t steps[] = { 1 << 20, 1000, 4096 };
+		struct store_params p = {.chunk_size = cs, .level = 3};
+		size_t sizes[] = {0, 1, cs - 1, cs, cs + 1, 5 * cs + 77, 8 * cs};
+		size_t steps[] = {1 << 20, 1000, 4096};
 
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			size_t len = sizes[i];
@@ -132,7 +132,7 @@ static void test_sizes(void **state)
 static void test_big_chunk(void **state)
 {
 	struct fx *fx = *state;
-	struct store_params p = { .chunk_size = FMT_CHUNK_MAX, .level = 1 };
+	struct store_params p = {.chunk_size = FMT_CHUNK_MAX, .level = 1};
 	size_t len = FMT_CHUNK_MAX + 4097;
 	uint8_t *data = malloc(len);
 
@@ -169,11 +169,11 @@ static void test_zstd_cli(void **state)
 static void test_append_chunk(void **state)
 {
 	struct fx *fx = *state;
-	struct store_params p = { .chunk_size = 8192, .level = 1 };
+	struct store_params p = {.chunk_size = 8192, .level = 1};
 	size_t len = 8192 * 5 + 100;
 	uint8_t *data = malloc(len);
 	struct store_cctx *cc = store_cctx_new();
-	struct store_chunk c = { 0 };
+	struct store_chunk c = {0};
 	struct store_writer *w;
 	struct store_object *o;
 
@@ -219,7 +219,7 @@ static void test_finish_publish_discard(void **state)
 	struct fx *fx = *state;
 	struct store_writer *w;
 	char *tmpname = NULL, path[512];
-	struct timespec mt = { .tv_sec = 1000000000, .tv_nsec = 123 };
+	struct timespec mt = {.tv_sec = 1000000000, .tv_nsec = 123};
 	struct store_object *o;
 	struct stat sb;
 	uint8_t data[5000];
@@ -232,9 +232,8 @@ static void test_finish_publish_discard(void **state)
 	assert_int_equal(store_object_openat(store_tmp_fd(fx->st), tmpname, "tmp", &o), 0);
 	assert_true(store_object_info(o)->size == sizeof(data));
 	store_object_free(o);
-	assert_int_equal(store_publish_tmp(fx->st, tmpname, store_root_fd(fx->st), "pub", 0600,
-					   &mt),
-			 0);
+	assert_int_equal(
+		store_publish_tmp(fx->st, tmpname, store_root_fd(fx->st), "pub", 0600, &mt), 0);
 	snprintf(path, sizeof(path), "%s/pub", fx->dir);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
@@ -319,8 +318,8 @@ static void test_bad_params(void **state)
 {
 	struct fx *fx = *state;
 	struct store_writer *w;
-	struct store_params bad[] = { { 4095, 3 }, { 3 * 4096, 3 }, { 32u << 20, 3 },
-				      { 4096, 0 },  { 4096, -1 },    { 4096, 20 } };
+	struct store_params bad[] = {{4095, 3}, {3 * 4096, 3}, {32u << 20, 3},
+				     {4096, 0}, {4096, -1},    {4096, 20}};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(store_params_check(&bad[i]), -EINVAL);

@@ -34,7 +34,7 @@ static void sb_path(char *buf, size_t n, const char *store)
 
 static void test_create_open(void **state)
 {
-	struct store_params p = { .chunk_size = 1 << 20, .level = 9 }, q;
+	struct store_params p = {.chunk_size = 1 << 20, .level = 9}, q;
 	struct store *st;
 	char path[512], sbp[600];
 	struct stat sb;
