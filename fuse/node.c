@@ -329,9 +329,9 @@ void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const 
 	if (seen)
 		return;
 	node_path(parent, path, sizeof(path));
-	log_warn("%s/%s in the store is %s: not served (the store holds only directories "
+	log_warn("%s%s%s in the store is %s: not served (the store holds only directories "
 		 "and regular files; remove it or replace it with a file)",
-		 path, name, what);
+		 parent->parent ? path : "", parent->parent ? "/" : "", name, what);
 }
 
 int mnt_name_check(const struct mnt_node *parent, const char *name)
@@ -534,6 +534,18 @@ void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n)
 		node_free(dead);
 		dead = next;
 	}
+}
+
+uint64_t mnt_node_peek(struct mnt_table *t, const struct mnt_node *parent, const char *name)
+{
+	struct mnt_node *n;
+	uint64_t ino;
+
+	pthread_mutex_lock(&t->lock);
+	n = find_name(t, parent, name);
+	ino = n ? n->ino : 0;
+	pthread_mutex_unlock(&t->lock);
+	return ino;
 }
 
 struct mnt_node *mnt_node_get(struct mnt_table *t, uint64_t ino)

@@ -105,6 +105,10 @@ int mnt_name_check(const struct mnt_node *parent, const char *name);
 int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *name,
 		    struct stat *attr, struct mnt_node **out);
 
+/* The inode number of the node of @name in @parent if there is one, else 0.
+ * Takes no lookup: for d_ino in plain readdir replies. */
+uint64_t mnt_node_peek(struct mnt_table *t, const struct mnt_node *parent, const char *name);
+
 /* Drops @n lookups on @node; frees it (and parents left unused) at zero.
  * The root is never freed here. */
 void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n);

@@ -84,8 +84,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->max_readahead > MNT_IO_MAX || conn->max_readahead == 0)
 		conn->max_readahead = MNT_IO_MAX;
 	conn->max_write = MNT_IO_MAX;
-	/* max_read comes from the mount option max_read= (mount.c): libfuse refuses a
-	 * different value here. */
+	/* Must equal the max_read= mount option mount.c passes: libfuse checks. */
+	conn->max_read = MNT_IO_MAX;
 
 	if (fs->ready_fd >= 0) {
 		/* The kernel is talking to us: the mount is up and served. */
@@ -414,11 +414,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t pos = 0;
 	char *buf;
 
-	if (plus) {
-		dnode = req_node(req, ino);
-		if (!dnode)
-			return;
-	}
+	dnode = req_node(req, ino);
+	if (!dnode)
+		return;
 	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -431,7 +429,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size_t len;
 
 		memset(&e, 0, sizeof(e));
-		e.attr.st_ino = de->sino;
+		/* d_ino: our inode number where we have one (readdir(3) skips 0). */
+		if (i == 0)
+			e.attr.st_ino = dnode->ino;
+		else if (i == 1)
+			e.attr.st_ino = dnode->parent ? dnode->parent->ino : dnode->ino;
+		else
+			e.attr.st_ino = mnt_node_peek(t, dnode, de->name);
+		if (!e.attr.st_ino)
+			e.attr.st_ino = de->sino;
 		e.attr.st_mode = DTTOIF(de->type);
 		if (!plus) {
 			len = fuse_add_direntry(req, buf + pos, size - pos, de->name, &e.attr,
@@ -452,6 +458,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				e.entry_timeout = MNT_TIMEOUT;
 			} else {
 				/* Listed, with no inode: a later stat() reports the error. */
+				memset(&e.attr, 0, sizeof(e.attr));
 				e.attr.st_ino = de->sino;
 				e.attr.st_mode = DTTOIF(de->type);
 			}
