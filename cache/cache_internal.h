@@ -1,8 +1,8 @@
 /* cache_internal.h - private structures of the chunk cache and its eviction policy.
  *
  * Only the cache sources and the cache unit tests include this.  The eviction policy is a
- * const struct of function pointers over per-shard state, so plain LRU (lru.c) can be
- * replaced by a scan-resistant policy without touching the table or the locks.
+ * const struct of function pointers over per-shard state, so plain LRU (lru.c) and
+ * the scan-resistant segmented LRU (slru.c) share the table and the locks.
  * Every policy call is made with the owning shard's lock held; a policy never
  * takes a lock, allocates or frees.
  */
@@ -78,12 +78,13 @@ struct cache_policy_ops {
 	void (*del)(struct cache_policy *p, struct cache_entry *e);
 	/* The entry to evict next, left on its list; NULL if none.  With @cold_only a
 	 * segmented policy offers only entries it does not consider hot.  Successive
-	 * victims of one shard must have increasing ticks, as the cache evicts across
-	 * shards in tick order. */
+	 * victims of one shard at one level should have increasing ticks, as the cache
+	 * evicts across shards in tick order. */
 	struct cache_entry *(*victim)(struct cache_policy *p, bool cold_only);
 };
 
-extern const struct cache_policy_ops cache_policy_lru;
+extern const struct cache_policy_ops cache_policy_lru;	/* lru.c */
+extern const struct cache_policy_ops cache_policy_slru; /* slru.c, scan-resistant */
 
 /* Like cache_new() with an explicit eviction policy (tests compare policies). */
 int cache_new_policy(size_t budget, const struct cache_policy_ops *ops, struct cache **out);

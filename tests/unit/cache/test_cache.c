@@ -388,14 +388,120 @@ static void test_keys_and_lengths(void **state)
 	cache_free(c);
 }
 
+/* Gets @chunk twice: a miss, then a hit. */
+static void touch_twice(struct cache *c, uint64_t chunk)
+{
+	assert_int_equal(touch(c, chunk), 1);
+	assert_int_equal(touch(c, chunk), 0);
+}
+
+/* How many of chunks [first, first + n) are still cached (fills them back). */
+static int survivors(struct cache *c, uint64_t first, int n)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++)
+		kept += touch(c, first + (uint64_t)i) == 0;
+	return kept;
+}
+
+/* A hot set hit twice, then a one-time sequential scan of many more keys than fit. */
+static int hot_after_scan(const struct cache_policy_ops *ops, int hot, struct cache_stats *st)
+{
+	struct cache *c = NULL;
+	int kept;
+
+	assert_int_equal(cache_new_policy(64 * LEN, ops, &c), 0);
+	for (int i = 0; i < hot; i++)
+		touch_twice(c, (uint64_t)i);
+	for (uint64_t i = 0; i < 1000; i++)
+		assert_int_equal(touch(c, 100000 + i), 1);
+	cache_get_stats(c, st);
+	kept = survivors(c, 0, hot);
+	cache_free(c);
+	return kept;
+}
+
+/* Plain LRU: the scan flushes the hot set (the reason for slru.c). */
+static void test_lru_scan_flushes(void **state)
+{
+	struct cache_stats st;
+
+	(void)state;
+	assert_int_equal(hot_after_scan(&cache_policy_lru, 16, &st), 0);
+	assert_true(st.bytes <= 64 * LEN);
+}
+
+/* Segmented LRU: the scan evicts only its own entries; the hot set survives. */
+static void test_slru_scan_resistant(void **state)
+{
+	struct cache_stats st;
+
+	(void)state;
+	assert_int_equal(hot_after_scan(&cache_policy_slru, 16, &st), 16);
+	assert_int_equal(st.bytes, 64 * LEN);
+	assert_int_equal(st.evictions, 16 + 1000 - 64);
+}
+
+/* A hot set above the protected cap (80% of 64 entries): the cap holds, the rest is
+ * demoted to probation and goes with the scan; the budget holds throughout. */
+static void test_slru_protected_cap(void **state)
+{
+	struct cache_stats st;
+	int kept = hot_after_scan(&cache_policy_slru, 60, &st);
+
+	(void)state;
+	print_message("slru: %d of 60 hot entries kept after the scan\n", kept);
+	assert_true(kept >= 45 && kept <= 52);
+	assert_int_equal(st.bytes, 64 * LEN);
+}
+
+/* Segmented LRU keeps the same contract: budget, pins, errors, LRU among cold entries. */
+static void test_slru_basics(void **state)
+{
+	struct cache *c = NULL;
+	struct cache_entry *e = NULL;
+	struct filler f = {.chunk = 500};
+	struct cache_key k = key(500);
+
+	(void)state;
+	assert_int_equal(cache_new_policy(4 * LEN, &cache_policy_slru, &c), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		assert_int_equal(touch(c, i), 1);
+	assert_int_equal(touch(c, 4), 1); /* evicts 0, the oldest cold entry */
+	assert_int_equal(touch(c, 1), 0); /* 1 becomes protected */
+	assert_int_equal(touch(c, 5), 1); /* evicts 2 (cold), not 1 */
+	assert_int_equal(touch(c, 1), 0);
+	assert_int_equal(touch(c, 3), 0);
+	assert_int_equal(touch(c, 2), 1);
+	/* Pinned entries exceed the budget only while held. */
+	assert_int_equal(cache_get(c, &k, 8 * LEN, fill_pattern, &f, &e), 0);
+	assert_true(stats(c).bytes >= 8 * LEN);
+	cache_put(c, e);
+	assert_true(stats(c).bytes <= 4 * LEN);
+	/* Shrinking takes protected entries too once no cold one is left. */
+	cache_set_budget(c, 1);
+	assert_int_equal(stats(c).entries, 0);
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_invalid), cmocka_unit_test(test_budget_many_inserts),
-		cmocka_unit_test(test_lru_order),   cmocka_unit_test(test_pinned_survive),
-		cmocka_unit_test(test_oversized),   cmocka_unit_test(test_single_flight),
-		cmocka_unit_test(test_fill_error),  cmocka_unit_test(test_set_budget),
-		cmocka_unit_test(test_stats_exact), cmocka_unit_test(test_keys_and_lengths),
+		cmocka_unit_test(test_new_invalid),
+		cmocka_unit_test(test_budget_many_inserts),
+		cmocka_unit_test(test_lru_order),
+		cmocka_unit_test(test_pinned_survive),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_single_flight),
+		cmocka_unit_test(test_fill_error),
+		cmocka_unit_test(test_set_budget),
+		cmocka_unit_test(test_stats_exact),
+		cmocka_unit_test(test_keys_and_lengths),
+		cmocka_unit_test(test_lru_scan_flushes),
+		cmocka_unit_test(test_slru_scan_resistant),
+		cmocka_unit_test(test_slru_protected_cap),
+		cmocka_unit_test(test_slru_basics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

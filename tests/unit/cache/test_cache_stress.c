@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "cache/cache_internal.h"
 
 #define MAX_THREADS 64
 #define HOLD	    4 /* pins each thread keeps at once */
@@ -29,6 +30,7 @@ struct stress {
 	unsigned fail_one_in; /* a fill fails with probability 1/fail_one_in; 0 never */
 	bool churn_budget;    /* thread 0 also moves the budget around */
 	size_t budget;
+	const struct cache_policy_ops *policy; /* NULL: cache_new()'s default */
 };
 
 struct worker {
@@ -144,7 +146,10 @@ static void run(struct stress *st, unsigned nthreads)
 	uint64_t ok = 0, failed = 0, fills = 0, fill_errors = 0, bad = 0;
 
 	assert_true(nthreads > 0 && nthreads <= MAX_THREADS);
-	assert_int_equal(cache_new(st->budget, &st->c), 0);
+	if (st->policy)
+		assert_int_equal(cache_new_policy(st->budget, st->policy, &st->c), 0);
+	else
+		assert_int_equal(cache_new(st->budget, &st->c), 0);
 	for (unsigned i = 0; i < nthreads; i++) {
 		w[i] = (struct worker){.st = st, .id = i, .rng = 0x1234567ULL * (i + 1)};
 		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
@@ -236,6 +241,23 @@ static void test_stress_budget_churn(void **state)
 	run(&st, env_or("FFS_STRESS_THREADS", 8));
 }
 
+/* The segmented policy under the same load, with the budget moving. */
+static void test_stress_slru(void **state)
+{
+	struct stress st = {
+		.nkeys = 1000,
+		.gets = env_or("FFS_STRESS_GETS", 200000) / 2,
+		.len_of = small_len,
+		.fail_one_in = 500,
+		.churn_budget = true,
+		.budget = 64 * 1024,
+		.policy = &cache_policy_slru,
+	};
+
+	(void)state;
+	run(&st, env_or("FFS_STRESS_THREADS", 8));
+}
+
 /* Chunk-sized values (256 KiB) over few keys: many concurrent misses on one key. */
 static void test_stress_chunks(void **state)
 {
@@ -256,6 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stress_small),
 		cmocka_unit_test(test_stress_budget_churn),
+		cmocka_unit_test(test_stress_slru),
 		cmocka_unit_test(test_stress_chunks),
 	};
 
