@@ -164,13 +164,13 @@ refused() {
 	ok "$desc: exit $rc: $(head -n 3 "$T/err.txt" | tr '\n' ' ')"
 }
 
-# errno_read FILE OFFSET LEN: prints the errno name a pread of FILE fails with, or
-# "OK <n>" with the number of bytes read.
+# errno_read FILE OFFSET LEN: prints the errno name an open or pread of FILE fails
+# with, or "OK <n>" with the number of bytes read.
 errno_read() {
 	"$PYTHON" - "$@" <<'PY'
 import errno, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
 try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
     n = len(os.pread(fd, int(sys.argv[3]), int(sys.argv[2])))
     print(f"OK {n}")
 except OSError as e:
