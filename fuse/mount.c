@@ -447,7 +447,7 @@ static int run(const struct mnt_opts *o)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct mnt_fs fs;
-	char *store_abs = NULL;
+	char *store_abs = NULL, *mnt_abs = NULL;
 	bool signals = false, mounted = false, key = false;
 	int rc, ret = 1;
 
@@ -463,6 +463,13 @@ static int run(const struct mnt_opts *o)
 	store_abs = realpath(o->store, NULL);
 	if (check_mountpoint(o->mountpoint) < 0)
 		goto out;
+	/* Absolute: the daemon chdirs to / and unmounts by this path at exit. */
+	mnt_abs = realpath(o->mountpoint, NULL);
+	if (!mnt_abs) {
+		fprintf(stderr, "faissfs mount: cannot resolve mount point '%s': %s\n",
+			o->mountpoint, strerror(errno));
+		goto out;
+	}
 	rc = cache_new(o->cache_size, &fs.cache);
 	if (rc == 0)
 		rc = mnt_table_new(store_root_fd(fs.st), &fs.tab);
@@ -487,7 +494,7 @@ static int run(const struct mnt_opts *o)
 		goto out;
 	}
 	signals = true;
-	if (fuse_session_mount(se, o->mountpoint) != 0) {
+	if (fuse_session_mount(se, mnt_abs) != 0) {
 		fprintf(stderr,
 			"faissfs mount: cannot mount at '%s' (see the message above; running "
 			"as a user needs fusermount3 from the fuse3 package)\n",
@@ -503,15 +510,15 @@ static int run(const struct mnt_opts *o)
 		}
 		log_use_syslog("faissfs");
 	}
-	log_info("serving %s at %s (cache %llu MiB, up to %u threads)", store_path(fs.st),
-		 o->mountpoint, o->cache_size >> 20, o->threads);
+	log_info("serving %s at %s (cache %llu MiB, up to %u threads)", store_path(fs.st), mnt_abs,
+		 o->cache_size >> 20, o->threads);
 	rc = serve(se, o->threads);
 	if (rc < 0)
 		log_error("the FUSE loop failed: %s (unmount with: fusermount3 -u %s)",
-			  strerror(-rc), o->mountpoint);
+			  strerror(-rc), mnt_abs);
 	else
 		ret = 0;
-	log_info("unmounted %s (%llu inodes in use at exit)", o->mountpoint,
+	log_info("unmounted %s (%llu inodes in use at exit)", mnt_abs,
 		 (unsigned long long)mnt_table_count(fs.tab));
 out:
 	if (mounted)
@@ -530,6 +537,7 @@ out:
 	if (fs.ready_fd >= 0)
 		close(fs.ready_fd);
 	free(store_abs);
+	free(mnt_abs);
 	return ret;
 }
 
