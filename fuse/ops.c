@@ -81,7 +81,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Nothing is written; ask for what speeds up reads only. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->max_readahead > MNT_IO_MAX || conn->max_readahead == 0)
+	/* The kernel only lets us lower its offer (the device's read_ahead_kb, often
+	 * 128 KiB): raise it in /sys/class/bdi/<dev>/read_ahead_kb for more. */
+	if (conn->max_readahead > MNT_IO_MAX)
 		conn->max_readahead = MNT_IO_MAX;
 	conn->max_write = MNT_IO_MAX;
 	/* Must equal the max_read= mount option mount.c passes: libfuse checks. */
