@@ -18,6 +18,18 @@
 
 #define LEN 4096u
 
+/* test_enomem asks for impossible sizes: the sanitizers must return NULL, not abort. */
+const char *__asan_default_options(void);
+const char *__tsan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+const char *__tsan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+
 /* Fill state: counts calls, can sleep, can fail. */
 struct filler {
 	uint64_t chunk;	  /* the key's chunk, the seed of the bytes */
@@ -388,6 +400,26 @@ static void test_keys_and_lengths(void **state)
 	cache_free(c);
 }
 
+/* A value that cannot be allocated is -ENOMEM, leaves nothing behind, calls no fill. */
+static void test_enomem(void **state)
+{
+	struct cache *c = NULL;
+	struct cache_entry *e = (struct cache_entry *)0x1;
+	struct filler f = {.chunk = 1};
+	struct cache_key k = key(1);
+
+	(void)state;
+	assert_int_equal(cache_new(LEN, &c), 0);
+	assert_int_equal(cache_get(c, &k, (size_t)1 << 50, fill_pattern, &f, &e), -ENOMEM);
+	assert_int_equal(cache_get(c, &k, SIZE_MAX - 8, fill_pattern, &f, &e), -ENOMEM);
+	assert_ptr_equal(e, (struct cache_entry *)0x1);
+	assert_int_equal(atomic_load(&f.calls), 0);
+	assert_int_equal(stats(c).entries, 0);
+	assert_int_equal(stats(c).misses, 0);
+	assert_int_equal(touch(c, 1), 1);
+	cache_free(c);
+}
+
 /* Gets @chunk twice: a miss, then a hit. */
 static void touch_twice(struct cache *c, uint64_t chunk)
 {
@@ -498,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_set_budget),
 		cmocka_unit_test(test_stats_exact),
 		cmocka_unit_test(test_keys_and_lengths),
+		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_lru_scan_flushes),
 		cmocka_unit_test(test_slru_scan_resistant),
 		cmocka_unit_test(test_slru_protected_cap),

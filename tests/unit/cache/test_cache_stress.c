@@ -101,7 +101,8 @@ static void *worker_main(void *arg)
 
 	for (unsigned n = 0; n < st->gets; n++) {
 		uint64_t r = rng_next(&w->rng);
-		uint64_t key = r % st->nkeys;
+		/* Half the gets go to a small hot set, so hits and waits happen too. */
+		uint64_t key = (r & 1) ? (r >> 1) % (st->nkeys / 16 + 1) : (r >> 1) % st->nkeys;
 		struct cache_key k = {.obj = {0xfeed, 0xbeef}, .chunk = key};
 		struct fill_arg fa = {.w = w, .key = key};
 		struct cache_entry *e = NULL;
