@@ -447,6 +447,7 @@ static int run(const struct mnt_opts *o)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct mnt_fs fs;
+	struct cache_stats cs;
 	char *store_abs = NULL, *mnt_abs = NULL;
 	bool signals = false, mounted = false, key = false;
 	int rc, ret = 1;
@@ -518,8 +519,12 @@ static int run(const struct mnt_opts *o)
 			  strerror(-rc), mnt_abs);
 	else
 		ret = 0;
-	log_info("unmounted %s (%llu inodes in use at exit)", mnt_abs,
-		 (unsigned long long)mnt_table_count(fs.tab));
+	cache_get_stats(fs.cache, &cs);
+	log_info("unmounted %s (%llu inodes in use; cache: %llu hits, %llu misses, %llu "
+		 "evictions, %llu failed fills)",
+		 mnt_abs, (unsigned long long)mnt_table_count(fs.tab), (unsigned long long)cs.hits,
+		 (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
+		 (unsigned long long)cs.fill_errors);
 out:
 	if (mounted)
 		fuse_session_unmount(se);
