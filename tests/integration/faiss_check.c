@@ -104,8 +104,8 @@ static void loaded_free(struct loaded *l)
 }
 
 /* Reads @path with @flags and searches @q, @k results each.  Returns 0 or -1 (logged). */
-static int load_and_search(const char *path, int flags, bool binary, const struct queries *q,
-			   int k, struct loaded *l)
+static int load_and_search(const char *path, int flags, bool binary, const struct queries *q, int k,
+			   struct loaded *l)
 {
 	const char *what = "read";
 	size_t n = (size_t)q->nq * (size_t)k;
@@ -154,9 +154,9 @@ fail:
 
 int main(int argc, char *argv[])
 {
-	static const int flag_list[] = { 0, CHECK_IO_FLAG_MMAP };
-	struct queries q = { 0 };
-	struct loaded orig = { 0 }, copy = { 0 };
+	static const int flag_list[] = {0, CHECK_IO_FLAG_MMAP};
+	struct queries q = {0};
+	struct loaded orig = {0}, copy = {0};
 	const char *qpath, *opath, *cpath;
 	bool binary = false;
 	int argi = 1, k, rc = 1;
@@ -206,18 +206,21 @@ int main(int argc, char *argv[])
 			continue;
 		}
 		if (copy.d != orig.d || copy.ntotal != orig.ntotal) {
-			fprintf(stderr, "faiss_check: %s io_flags 0x%x: d %d ntotal %lld, original "
-					"d %d ntotal %lld\n",
+			fprintf(stderr,
+				"faiss_check: %s io_flags 0x%x: d %d ntotal %lld, original "
+				"d %d ntotal %lld\n",
 				cpath, flags, copy.d, (long long)copy.ntotal, orig.d,
 				(long long)orig.ntotal);
 			rc = 1;
 		} else if (memcmp(copy.labels, orig.labels, n * sizeof(idx_t))) {
-			fprintf(stderr, "faiss_check: %s io_flags 0x%x: ids differ from the original\n",
+			fprintf(stderr,
+				"faiss_check: %s io_flags 0x%x: ids differ from the original\n",
 				cpath, flags);
 			rc = 1;
 		} else if (memcmp(copy.dist, orig.dist, n * 4)) {
 			fprintf(stderr,
-				"faiss_check: %s io_flags 0x%x: distances differ from the original\n",
+				"faiss_check: %s io_flags 0x%x: distances differ from the "
+				"original\n",
 				cpath, flags);
 			rc = 1;
 		} else {

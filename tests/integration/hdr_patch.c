@@ -46,10 +46,18 @@ int main(int argc, char *argv[])
 	if (fmt_get64(hdr + 56) != XXH3_64bits(hdr, 56))
 		fprintf(stderr, "hdr_patch: note: %s had a bad checksum already\n", argv[1]);
 	switch (width) {
-	case 1: hdr[off] = (uint8_t)value; break;
-	case 2: fmt_put16(hdr + off, (uint16_t)value); break;
-	case 4: fmt_put32(hdr + off, (uint32_t)value); break;
-	default: fmt_put64(hdr + off, value); break;
+	case 1:
+		hdr[off] = (uint8_t)value;
+		break;
+	case 2:
+		fmt_put16(hdr + off, (uint16_t)value);
+		break;
+	case 4:
+		fmt_put32(hdr + off, (uint32_t)value);
+		break;
+	default:
+		fmt_put64(hdr + off, value);
+		break;
 	}
 	fmt_put64(hdr + 56, XXH3_64bits(hdr, 56));
 	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || fsync(fd)) {

@@ -72,10 +72,17 @@ int main(int argc, char *argv[])
 
 	while ((opt = getopt(argc, argv, "n:s:c:")) != -1) {
 		switch (opt) {
-		case 'n': nreads = strtoul(optarg, NULL, 0); break;
-		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 'c': chunk = strtoul(optarg, NULL, 0); break;
-		default: goto usage;
+		case 'n':
+			nreads = strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'c':
+			chunk = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (argc - optind != 2 || chunk == 0)
@@ -136,10 +143,18 @@ int main(int argc, char *argv[])
 			past_eof++;
 		}
 		switch (rnd_below(4)) {
-		case 0: len = 1; break;
-		case 1: len = 1 + rnd_below(512); break;
-		case 2: len = 1 + rnd_below(chunk < maxlen ? chunk : maxlen); break;
-		default: len = 1 + rnd_below(maxlen); break;
+		case 0:
+			len = 1;
+			break;
+		case 1:
+			len = 1 + rnd_below(512);
+			break;
+		case 2:
+			len = 1 + rnd_below(chunk < maxlen ? chunk : maxlen);
+			break;
+		default:
+			len = 1 + rnd_below(maxlen);
+			break;
 		}
 
 		if (i % 32 == 0 && size) {
@@ -148,14 +163,14 @@ int main(int argc, char *argv[])
 		}
 		ns = pread_full(sfd, want, len, (off_t)off);
 		if (ns > 0 && i % 2 && memcmp(map + off, want, (size_t)ns)) {
-			fprintf(stderr, "random_reads: read %lu: mmap bytes [%llu, +%zd) differ\n", i,
-				(unsigned long long)off, ns);
+			fprintf(stderr, "random_reads: read %lu: mmap bytes [%llu, +%zd) differ\n",
+				i, (unsigned long long)off, ns);
 			goto out;
 		}
 		nc = pread_full(cfd, got, len, (off_t)off);
 		if (ns < 0 || nc < 0) {
-			fprintf(stderr, "random_reads: read %lu: pread(off %llu, len %llu): %s\n", i,
-				(unsigned long long)off, (unsigned long long)len,
+			fprintf(stderr, "random_reads: read %lu: pread(off %llu, len %llu): %s\n",
+				i, (unsigned long long)off, (unsigned long long)len,
 				strerror((int)-(ns < 0 ? ns : nc)));
 			goto out;
 		}
@@ -165,23 +180,23 @@ int main(int argc, char *argv[])
 			while (at < (size_t)(nc < ns ? nc : ns) && want[at] == got[at])
 				at++;
 			fprintf(stderr,
-				"random_reads: read %lu: pread(off %llu, len %llu) returned %zd bytes "
+				"random_reads: read %lu: pread(off %llu, len %llu) returned %zd "
+				"bytes "
 				"(source %zd), first difference at file offset %llu\n",
 				i, (unsigned long long)off, (unsigned long long)len, nc, ns,
 				(unsigned long long)(off + at));
 			goto out;
 		}
 		if (ns > 0 && !(i % 2) && memcmp(map + off, want, (size_t)ns)) {
-			fprintf(stderr, "random_reads: read %lu: mmap bytes [%llu, +%zd) differ\n", i,
-				(unsigned long long)off, ns);
+			fprintf(stderr, "random_reads: read %lu: mmap bytes [%llu, +%zd) differ\n",
+				i, (unsigned long long)off, ns);
 			goto out;
 		}
 		bytes += (unsigned long long)ns;
 	}
 	printf("random_reads: ok %lu preads and mmap reads of %s (%llu bytes, %llu at chunk "
 	       "edges, %llu past EOF, chunk %lu, file %llu bytes)\n",
-	       nreads, argv[optind + 1], bytes, edges, past_eof, chunk,
-	       (unsigned long long)size);
+	       nreads, argv[optind + 1], bytes, edges, past_eof, chunk, (unsigned long long)size);
 	rc = 0;
 out:
 	if (map != MAP_FAILED)
