@@ -15,6 +15,12 @@ IT_DIR=${IT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 TEST_NAME=$(basename "$0" .sh)
 export LC_ALL=C
 
+# Without FUSE there is nothing to test here: exit 77, which ctest reports as skipped.
+if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+	echo "SKIP [$TEST_NAME]: needs /dev/fuse and fusermount3 (package fuse3)"
+	exit 77
+fi
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/faissfs-$TEST_NAME.XXXXXX")
 _mounts=()  # every mountpoint this test tried to mount
 _fg_pids=() # foreground daemons this test started

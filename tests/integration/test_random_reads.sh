@@ -24,6 +24,19 @@ for cs in 4K 8K 16K 32K 64K 128K 256K 512K 1M 2M 4M 8M 16M; do
 	cmp "$src/$file" "$mnt/$file" || fail "cmp with chunk size $cs"
 	"$RANDOM_READS" -n 2000 -s "$bytes" -c "$bytes" "$src/$file" "$mnt/$file" ||
 		fail "random reads with chunk size $cs"
+	if [ "$cs" = 256K ]; then
+		say "chunk size $cs: 4 readers at once (different seeds)"
+		pids=()
+		for seed in 1 2 3 4; do
+			"$RANDOM_READS" -n 1000 -s "$seed" -c "$bytes" "$src/$file" "$mnt/$file" \
+				>"$T/par.$seed" &
+			pids+=($!)
+		done
+		for i in 0 1 2 3; do
+			wait "${pids[i]}" || fail "concurrent reader $((i + 1)) found a difference"
+		done
+		ok "4 concurrent readers: $(cat "$T"/par.* | grep -c '^random_reads: ok') of 4 ok"
+	fi
 	unmount "$mnt"
 	rm -rf -- "$store"
 done
