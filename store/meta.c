@@ -12,6 +12,7 @@
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "util/log.h"
@@ -193,11 +194,99 @@ static const char *decode_faiss(const msgpack_object *v, struct store_faiss_info
 	return NULL;
 }
 
-/* Checks the records of @m against the header; logs the first bad one. */
+static uint64_t be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Walks the MessagePack bytes @p (@n) without building anything: true if they
+ * are exactly one well-formed object whose every declared length and count fits
+ * in the bytes that remain.  msgpack-c allocates for a container's declared
+ * count before reading its elements, so this bounds its memory by the input. */
+static bool mp_well_formed(const uint8_t *p, size_t n)
+{
+	uint64_t pending = 1; /* objects still to read */
+	size_t off = 0;
+
+	while (pending) {
+		uint8_t t;
+		uint64_t len = 0, count = 0; /* payload bytes; elements that follow */
+		unsigned w;
+
+		if (off >= n)
+			return false;
+		t = p[off++];
+		pending--;
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+			/* fixint, nil, bool */
+		} else if (t <= 0x8f) {
+			count = 2u * (t & 0x0f);
+		} else if (t <= 0x9f) {
+			count = t & 0x0f;
+		} else if (t <= 0xbf) {
+			len = t & 0x1f;
+		} else if (t == 0xc1) {
+			return false;		     /* never used */
+		} else if (t >= 0xc4 && t <= 0xc9) { /* bin8/16/32, ext8/16/32 */
+			w = 1u << ((t - 0xc4) % 3);
+			if (n - off < w)
+				return false;
+			len = be(p + off, w) + (t >= 0xc7);
+			off += w;
+		} else if (t == 0xca || t == 0xcb) {
+			len = t == 0xca ? 4 : 8;
+		} else if (t >= 0xcc && t <= 0xd3) { /* uint8..64, int8..64 */
+			len = 1u << ((t - 0xcc) % 4);
+		} else if (t >= 0xd4 && t <= 0xd8) { /* fixext 1..16 */
+			len = 1 + (1u << (t - 0xd4));
+		} else if (t >= 0xd9 && t <= 0xdb) { /* str8/16/32 */
+			w = 1u << (t - 0xd9);
+			if (n - off < w)
+				return false;
+			len = be(p + off, w);
+			off += w;
+		} else { /* 0xdc..0xdf: array16/32, map16/32 */
+			w = (t == 0xdc || t == 0xde) ? 2 : 4;
+			if (n - off < w)
+				return false;
+			count = be(p + off, w) * (t >= 0xde ? 2 : 1);
+			off += w;
+		}
+		if (len > n - off)
+			return false;
+		off += (size_t)len;
+		pending += count;
+		if (pending > n - off) /* each object takes at least one byte */
+			return false;
+	}
+	return off == n;
+}
+
+/* XXH3-64 of @len zero bytes, without a buffer of that size. */
+static uint64_t zero_hash(size_t len)
+{
+	static const uint8_t zeros[65536];
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	for (; len > sizeof(zeros); len -= sizeof(zeros))
+		XXH3_64bits_update(&st, zeros, sizeof(zeros));
+	XXH3_64bits_update(&st, zeros, len);
+	return XXH3_64bits_digest(&st);
+}
+
+/* Checks the records of @m against the header; logs the first bad one.  A HOLE
+ * is never read, so its hash is checked here: it must be that of zeros (only two
+ * lengths exist, a full chunk and the last one, so this costs two hashes). */
 static int check_recs(const struct store_meta *m, const struct fmt_object_header *h,
 		      const char *logname)
 {
-	uint64_t stored = 0;
+	uint64_t stored = 0, zh_full = 0, zh_last = 0;
+	bool have_full = false, have_last = false;
 
 	for (uint64_t i = 0; i < m->nchunks; i++) {
 		const struct fmt_chunk_rec *r = &m->recs[i];
@@ -216,6 +305,25 @@ static int check_recs(const struct store_meta *m, const struct fmt_object_header
 				  "stored data is corrupt; " CORRUPT_HINT,
 				  logname, i, r->kind, r->offset, r->stored_len, h->trailer_offset);
 			return -EUCLEAN;
+		}
+		if (r->kind == FMT_CHUNK_HOLE) {
+			bool last = i == m->nchunks - 1;
+			size_t len = last ? (size_t)(m->size - i * m->chunk_size) : m->chunk_size;
+			uint64_t *zh = last ? &zh_last : &zh_full;
+			bool *have = last ? &have_last : &have_full;
+
+			if (!*have) {
+				*zh = zero_hash(len);
+				*have = true;
+			}
+			if (r->hash != *zh) {
+				log_error(
+					"object %s: chunk %" PRIu64 " (stored at offset %" PRIu64
+					", %u bytes) is marked as a hole but its checksum is not "
+					"that of zeros - the stored data is corrupt; " CORRUPT_HINT,
+					logname, i, r->offset, r->stored_len);
+				return -EUCLEAN;
+			}
 		}
 		stored += r->stored_len;
 	}
@@ -258,7 +366,8 @@ int store_meta_decode(const uint8_t *buf, size_t len, const struct fmt_object_he
 	}
 
 	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, (const char *)buf + 8, map_len, &off) !=
+	if (!mp_well_formed(buf + 8, map_len) ||
+	    msgpack_unpack_next(&up, (const char *)buf + 8, map_len, &off) !=
 		    MSGPACK_UNPACK_SUCCESS ||
 	    off != map_len || up.data.type != MSGPACK_OBJECT_MAP) {
 		bad = "not one MessagePack map";

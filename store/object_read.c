@@ -115,8 +115,8 @@ bad:
 	return -EUCLEAN;
 }
 
-/* pread() of exactly @len bytes.  Returns 0, -EUCLEAN-worthy 1 for a short read
- * (end of file), or -errno. */
+/* pread() of exactly @len bytes.  Returns 0, 1 if the file ends first (the
+ * caller reports the truncation), or -errno. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
@@ -188,10 +188,12 @@ static int object_open(int fd, const char *logname, struct store_object **out)
 		ret = -errno;
 		goto fail;
 	}
+	if (S_ISDIR(stb.st_mode)) {
+		ret = -EISDIR;
+		goto fail;
+	}
 	if (!S_ISREG(stb.st_mode)) {
-		log_error("object %s: not a regular file: remove it or re-import the data",
-			  logname);
-		ret = -EMEDIUMTYPE;
+		ret = -EMEDIUMTYPE; /* neither an object nor a plain file */
 		goto fail;
 	}
 	do {
@@ -259,7 +261,8 @@ fail:
 
 int store_object_openat(int dirfd, const char *name, const char *logname, struct store_object **out)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not hang; no effect on regular files. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return -errno;

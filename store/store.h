@@ -71,13 +71,13 @@ bool store_name_reserved(const char *name);
 /* --- FAISS header ------------------------------------------------------------- */
 
 struct store_faiss_info {
-	bool valid;	    /* false: not a FAISS index we recognise */
-	bool binary;	    /* an IndexBinary* */
+	bool valid;  /* false: not a FAISS index we recognise */
+	bool binary; /* an IndexBinary* */
 	bool is_trained;
-	char fourcc[5];	    /* NUL-terminated, e.g. "IxF2" */
+	char fourcc[5]; /* NUL-terminated, e.g. "IxF2" */
 	int32_t d;
-	int32_t metric;	    /* faiss::MetricType */
-	int32_t code_size;  /* binary indices only, else 0 */
+	int32_t metric;	   /* faiss::MetricType */
+	int32_t code_size; /* binary indices only, else 0 */
 	int64_t ntotal;
 };
 
@@ -98,8 +98,8 @@ const char *store_faiss_type_name(const char *fourcc);
 int store_object_probe(int fd, const char *logname, uint64_t *logical_size);
 
 struct store_object_info {
-	uint64_t size;	       /* logical bytes */
-	uint64_t stored;       /* bytes of chunk frames (what compression achieved) */
+	uint64_t size;	 /* logical bytes */
+	uint64_t stored; /* bytes of chunk frames (what compression achieved) */
 	uint64_t nchunks;
 	uint32_t chunk_size;
 	int level;
@@ -110,7 +110,8 @@ struct store_object_info {
  * header and trailer (chunk table).  @logname names it in log lines (borrowed for
  * the life of the object: copy it if needed - the object keeps its own copy).
  * Errors: -EUCLEAN corrupt; -EPROTONOSUPPORT newer format; -EMEDIUMTYPE a plain
- * file, not an object; -ELOOP a symlink; -errno from openat/pread.
+ * file (or a special file), not an object; -EISDIR a directory; -ELOOP a symlink;
+ * -errno from openat/pread.
  * Caller frees with store_object_free(). */
 int store_object_openat(int dirfd, const char *name, const char *logname,
 			struct store_object **out);
@@ -166,12 +167,12 @@ void store_cctx_free(struct store_cctx *cc);
 /* One encoded chunk, ready to append.  data is owned by the struct: free with
  * store_chunk_release(); store_chunk_encode() reuses its buffer. */
 struct store_chunk {
-	uint8_t *data;	   /* the zstd frame to store */
-	size_t cap;	   /* allocated bytes of data */
+	uint8_t *data; /* the zstd frame to store */
+	size_t cap;    /* allocated bytes of data */
 	uint32_t stored_len;
 	uint32_t logical_len;
-	uint8_t kind;	   /* enum fmt_chunk_kind */
-	uint64_t hash;	   /* XXH3-64 of the logical bytes */
+	uint8_t kind;  /* enum fmt_chunk_kind */
+	uint64_t hash; /* XXH3-64 of the logical bytes */
 };
 
 /* Encodes @len logical bytes (1..chunk_size): hole if all zero; zstd at @level if
@@ -221,8 +222,8 @@ void store_writer_abort(struct store_writer *w);
 /* --- import and export (import.c, export.c) ----------------------------------- */
 
 struct store_import_opts {
-	unsigned threads;      /* compression threads; 0 = number of CPUs */
-	bool progress;	       /* print bytes, rate and ETA to stderr */
+	unsigned threads;		   /* compression threads; 0 = number of CPUs */
+	bool progress;			   /* print bytes, rate and ETA to stderr */
 	const struct store_params *params; /* NULL: store defaults */
 };
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <sys/mount.h>
 #include <zstd.h>
 
 #include "store_test.h"
@@ -304,6 +306,11 @@ static void test_plain_and_rdonly(void **state)
 	assert_int_equal(store_object_probe(fd, "empty", &sz), 0);
 	close(fd);
 	assert_int_equal(store_object_openat(store_root_fd(fx->st), "missing", NULL, &o), -ENOENT);
+	assert_int_equal(store_object_openat(store_root_fd(fx->st), ".faissfs", NULL, &o), -EISDIR);
+	snprintf(path, sizeof(path), "%s/fifo", fx->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(store_object_openat(store_root_fd(fx->st), "fifo", NULL, &o),
+			 -EMEDIUMTYPE);
 	snprintf(path, sizeof(path), "%s/link", fx->dir);
 	assert_int_equal(symlink("plain.json", path), 0);
 	assert_int_equal(store_object_openat(store_root_fd(fx->st), "link", NULL, &o), -ELOOP);
@@ -312,6 +319,50 @@ static void test_plain_and_rdonly(void **state)
 	assert_int_equal(store_writer_new(ro, NULL, &w), -EROFS);
 	assert_int_equal(store_tmp_fd(ro), -1);
 	store_close(ro);
+}
+
+/* A full filesystem (a 256 KiB tmpfs, when we may mount): the writer fails with
+ * ENOSPC, leaves no temp file and the old object intact. */
+static void test_enospc(void **state)
+{
+	struct fx *fx = *state;
+	char mnt[600];
+	struct store *st;
+	struct store_dctx *dc = store_dctx_new();
+	struct store_object *o;
+	size_t len = 1 << 20;
+	uint8_t *data = malloc(len), small[1000], back[1000];
+	DIR *d;
+	struct dirent *de;
+	int ret, ntmp = 0;
+
+	snprintf(mnt, sizeof(mnt), "%s/full", fx->dir);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") != 0) {
+		free(data);
+		store_dctx_free(dc);
+		skip();
+	}
+	assert_int_equal(store_create(mnt, NULL), 0);
+	assert_int_equal(store_open(mnt, 0, &st), 0);
+	t_fill_text(small, sizeof(small), 5);
+	assert_int_equal(t_write_object(st, NULL, "x", small, sizeof(small), 1000), 0);
+	t_fill_random(data, len, 6);
+	ret = t_write_object(st, NULL, "x", data, len, 4096);
+	d = fdopendir(dup(store_tmp_fd(st)));
+	while ((de = readdir(d)))
+		ntmp += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(store_object_openat(store_root_fd(st), "x", "x", &o), 0);
+	assert_int_equal(store_object_pread(o, dc, back, sizeof(back), 0), sizeof(back));
+	store_object_free(o);
+	store_close(st);
+	umount2(mnt, MNT_DETACH);
+	assert_int_equal(ret, -ENOSPC);
+	assert_int_equal(ntmp, 0);
+	assert_memory_equal(back, small, sizeof(small));
+	store_dctx_free(dc);
+	free(data);
 }
 
 static void test_bad_params(void **state)
@@ -337,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_publish_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_rdonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_params, setup, teardown),
 	};
 
