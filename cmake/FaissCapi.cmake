@@ -30,6 +30,7 @@ if(NOT fetch_rc EQUAL 0)
     "configure again; or set -DFAISSFS_FAISS_SRC=<unpacked faiss source>; or build "
     "without the FAISS tools and tests with -DFAISSFS_WITH_FAISS=OFF.")
 endif()
+string(STRIP "${fetch_out}" fetch_out)
 message(STATUS "${fetch_out}")
 
 set(capi_dir ${FAISS_SRC_DIR}/c_api)
