@@ -59,6 +59,7 @@ struct cache {
 	/* Bumped on every put and every get: each on its own cache line, away from the
 	 * budget and byte count that every put reads. */
 	_Alignas(64) _Atomic uint64_t clock; /* source of entry ticks */
+	/* Statistics: relaxed atomics, no lock; see struct cache_stats. */
 	_Alignas(64) _Atomic uint64_t hits;
 	_Atomic uint64_t misses;
 	_Atomic uint64_t evictions;
@@ -304,6 +305,7 @@ int cache_new_policy(size_t budget, const struct cache_policy_ops *ops, struct c
 		if (pthread_cond_init(&s->cond, NULL) != 0)
 			goto err_mutex;
 		s->policy.clock = &c->clock;
+		s->policy.entries = &c->entries;
 		s->policy.protected_bytes = &c->protected_bytes;
 		s->policy.budget = &c->budget;
 		ops->init(&s->policy);
@@ -410,15 +412,18 @@ static int entry_wait(struct cache *c, struct cache_shard *s, struct cache_entry
 static int entry_hit(struct cache *c, struct cache_shard *s, struct cache_entry *e, size_t len,
 		     struct cache_entry **dead)
 {
+	/* Gets that wait for the fill are the same access as the miss, not a reuse. */
+	bool was_ready = e->state == CACHE_READY;
 	int rc;
 
+	if (was_ready && c->ops->touch)
+		c->ops->touch(&s->policy, e);
 	entry_pin(c, s, e);
 	rc = entry_wait(c, s, e, dead);
 	if (rc != 0)
 		return rc;
 	assert(e->len == len); /* a key names one chunk of one length */
 	(void)len;
-	e->hit = true;
 	atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 	return 0;
 }
@@ -484,6 +489,7 @@ int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill
 	n->key = *k;
 	n->hash = hash;
 	n->len = len;
+	n->born = atomic_load_explicit(&c->clock, memory_order_relaxed);
 	n->refs = 1;
 	n->state = CACHE_LOADING;
 	cache_link_init(&n->link);

@@ -47,8 +47,9 @@ struct cache_entry {
 	/* protected by shard->lock: set by the policy when the entry joins a list; the
 	 * cache evicts across shards lowest tick first (LRU: when it became evictable) */
 	uint64_t tick;
-	uint8_t seg; /* protected by shard->lock: enum cache_seg, owned by the policy */
-	bool hit;    /* protected by shard->lock: hit since it last became evictable */
+	uint64_t born; /* immutable: the clock when the entry was inserted */
+	uint8_t seg;   /* protected by shard->lock: enum cache_seg, owned by the policy */
+	bool hit;      /* protected by shard->lock: set by ops->touch, cleared when put back */
 	/* Written only by the filling thread while CACHE_LOADING (the entry is pinned and
 	 * nobody else reads it); read-only once CACHE_READY was seen under shard->lock. */
 	_Alignas(16) unsigned char data[];
@@ -60,6 +61,7 @@ struct cache_policy {
 	size_t seg_bytes[CACHE_SEG_COUNT];	 /* value bytes on each list */
 	/* Shared with the other shards (atomics, read without the lock). */
 	_Atomic uint64_t *clock;	   /* source of e->tick, increasing */
+	_Atomic uint64_t *entries;	   /* entries in the whole cache */
 	_Atomic uint64_t *protected_bytes; /* value bytes on every shard's protected list */
 	_Atomic uint64_t *budget;
 };
@@ -71,8 +73,11 @@ struct cache_policy_ops {
 	/* Whether victim(p, true) may return NULL while victim(p, false) would not. */
 	bool two_level;
 	void (*init)(struct cache_policy *p);
+	/* A get hit @e, which was READY when found (on a list, or pinned by others);
+	 * called before the entry is pinned.  May set e->hit.  Optional (NULL). */
+	void (*touch)(struct cache_policy *p, struct cache_entry *e);
 	/* @e became evictable: inserted and put back, or put back by its last holder.
-	 * e->hit says whether a get hit it since it last became evictable. */
+	 * e->hit is what touch() decided since it last became evictable. */
 	void (*add)(struct cache_policy *p, struct cache_entry *e);
 	/* @e (on a list) is no longer evictable: pinned again or being evicted. */
 	void (*del)(struct cache_policy *p, struct cache_entry *e);

@@ -48,6 +48,7 @@ const struct cache_policy_ops cache_policy_lru = {
 	.name = "lru",
 	.two_level = false,
 	.init = lru_init,
+	.touch = NULL,
 	.add = lru_add,
 	.del = lru_del,
 	.victim = lru_victim,

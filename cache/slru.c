@@ -1,12 +1,19 @@
 /* slru.c - segmented LRU eviction policy: scan-resistant replacement for lru.c.
  *
- * Two lists per shard.  An entry that became evictable without being hit since (a
- * value read once, as by a sequential scan) joins the probation list; one that was
- * hit joins the protected list.  Victims come from probation, least recent first;
- * the cache takes protected entries only when no shard has a probation entry left.
- * The protected lists of all shards together hold at most SLRU_PROTECTED_PCT of the
- * budget: past it, the adding shard demotes its least recent protected entries to the
- * head of its probation list, where one more hit saves them.
+ * Two lists per shard.  An entry put back without having been reused since it last
+ * became evictable joins the probation list; a reused one joins the protected list.
+ * Victims come from probation, least recent first; the cache takes protected entries
+ * only when no shard has a probation entry left.  The protected lists of all shards
+ * together hold at most SLRU_PROTECTED_PCT of the budget: past it, the adding shard
+ * demotes its least recent protected entries to the head of its probation list,
+ * where one more reuse saves them.
+ *
+ * Reuse is a hit that comes at least a window of puts after the entry was inserted
+ * (the "correlated reference period" of 2Q and LRU-K): a sequential reader reads a
+ * chunk in several requests, or through page faults, one right after another, and
+ * those hits must not count, or a scan would promote itself.  Hits that waited for
+ * the fill do not count either.
+ *
  * Called with the shard lock held (see cache.c); the global protected byte count is
  * an atomic, so the cap is kept up to the races between shards.
  */
@@ -15,6 +22,8 @@
 #include "cache/cache_internal.h"
 
 #define SLRU_PROTECTED_PCT 80u
+#define SLRU_WINDOW_MIN	   8u /* puts; also covers a few concurrent sequential readers */
+#define SLRU_WINDOW_DIV	   8u /* the window is at least 1/8 of the entries held */
 
 static void slru_init(struct cache_policy *p)
 {
@@ -50,6 +59,17 @@ static uint64_t slru_protected_cap(const struct cache_policy *p)
 	uint64_t budget = atomic_load_explicit(p->budget, memory_order_relaxed);
 
 	return budget / 100 * SLRU_PROTECTED_PCT + budget % 100 * SLRU_PROTECTED_PCT / 100;
+}
+
+static void slru_touch(struct cache_policy *p, struct cache_entry *e)
+{
+	uint64_t now = atomic_load_explicit(p->clock, memory_order_relaxed);
+	uint64_t window = atomic_load_explicit(p->entries, memory_order_relaxed) / SLRU_WINDOW_DIV;
+
+	if (window < SLRU_WINDOW_MIN)
+		window = SLRU_WINDOW_MIN;
+	if (now - e->born >= window)
+		e->hit = true;
 }
 
 static void slru_add(struct cache_policy *p, struct cache_entry *e)
@@ -91,6 +111,7 @@ const struct cache_policy_ops cache_policy_slru = {
 	.name = "slru",
 	.two_level = true,
 	.init = slru_init,
+	.touch = slru_touch,
 	.add = slru_add,
 	.del = slru_del,
 	.victim = slru_victim,
