@@ -15,6 +15,10 @@ IT_DIR=${IT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 TEST_NAME=$(basename "$0" .sh)
 export LC_ALL=C
 
+if [ ! -x "$FAISSFS" ]; then
+	echo "FAIL [$TEST_NAME]: FAISSFS=$FAISSFS is not an executable (build the faissfs target)" >&2
+	exit 1
+fi
 # Without FUSE there is nothing to test here: exit 77, which ctest reports as skipped.
 if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
 	echo "SKIP [$TEST_NAME]: needs /dev/fuse and fusermount3 (package fuse3)"
