@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -442,6 +443,22 @@ static int serve(struct fuse_session *se, unsigned threads)
 	return rc > 0 ? 0 : rc;
 }
 
+/* Every open plain file holds an fd, and so does every object in use: lift the
+ * soft limit on open files to the hard one, as far as we are allowed. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_debug("open file limit raised from %llu to %llu",
+				  (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+	}
+}
+
 static int run(const struct mnt_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -459,6 +476,7 @@ static int run(const struct mnt_opts *o)
 			o->ready_fd);
 		goto out;
 	}
+	raise_nofile();
 	if (open_store(o->store, &fs.st) < 0)
 		goto out;
 	store_abs = realpath(o->store, NULL);

@@ -639,6 +639,30 @@ int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct
 	return 1;
 }
 
+void mnt_node_object_put(struct mnt_node *node, struct mnt_obj *ob)
+{
+	bool drop = true;
+
+	if (!ob)
+		return;
+	/* References to the current object are taken and given back only under
+	 * node->lock, so its count cannot change while we look at it; the node's
+	 * own reference keeps it above zero while it is current. */
+	pthread_mutex_lock(&node->lock);
+	if (node->obj == ob) {
+		if (__atomic_load_n(&ob->refs, __ATOMIC_ACQUIRE) == 2) {
+			node->obj = NULL; /* last user: the node lets go too */
+			__atomic_sub_fetch(&ob->refs, 1, __ATOMIC_ACQ_REL);
+		} else {
+			__atomic_sub_fetch(&ob->refs, 1, __ATOMIC_ACQ_REL);
+			drop = false;
+		}
+	}
+	pthread_mutex_unlock(&node->lock);
+	if (drop)
+		mnt_obj_put(ob); /* may free: outside the lock */
+}
+
 /* --- the table ---------------------------------------------------------------------- */
 
 int mnt_table_new(int rootfd, struct mnt_table **out)

@@ -35,7 +35,10 @@ void mnt_ident_of(const struct stat *st, struct mnt_ident *out);
 bool mnt_ident_eq(const struct mnt_ident *a, const struct mnt_ident *b);
 
 /* An opened store object shared by every open file of one node.  Reference
- * counted (atomically); the node holds one reference while it is current. */
+ * counted (atomically); the node holds one reference while it is current, and
+ * lets it go when its last user gives it back (mnt_node_object_put()): a file
+ * nobody has open keeps no fd and no chunk table.  Chunks cached under the
+ * object's content id stay valid across a reopen. */
 struct mnt_obj {
 	unsigned refs;		 /* atomic */
 	struct store_object *so; /* immutable; freed with the last reference */
@@ -73,7 +76,7 @@ struct mnt_node {
 	struct mnt_ident probed; /* identity the two fields below belong to */
 	enum mnt_kind kind;	 /* MNT_KIND_UNKNOWN: not probed */
 	uint64_t lsize;		 /* logical size, valid when kind != UNKNOWN */
-	struct mnt_obj *obj;	 /* current shared object, or NULL */
+	struct mnt_obj *obj;	 /* current shared object while in use, or NULL */
 };
 
 struct mnt_table;
@@ -126,9 +129,13 @@ int mnt_node_open_file(struct mnt_node *node, struct stat *st);
 
 /* The node's current object for the store file open as @fd (identity @st):
  * reuses the shared one if @st matches it, else opens a new one.  Returns 1 and
- * a reference in *out (mnt_obj_put() it), 0 if the file is a plain file, or
- * -EUCLEAN / -EPROTONOSUPPORT / -errno. */
+ * a reference in *out (give it back with mnt_node_object_put()), 0 if the file
+ * is a plain file, or -EUCLEAN / -EPROTONOSUPPORT / -errno. */
 int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct mnt_obj **out);
+
+/* Gives back a reference from mnt_node_object() on @node; when no other user is
+ * left, the node drops its own reference too.  NULL @ob is fine. */
+void mnt_node_object_put(struct mnt_node *node, struct mnt_obj *ob);
 
 /* Logs "skipping NAME: a symlink/FIFO/... is not served" once per name (per
  * table); @what describes the type. */

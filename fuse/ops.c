@@ -23,8 +23,9 @@
 
 /* An open file: a shared object, or the fd of a plain file. */
 struct mnt_fh {
-	struct mnt_obj *obj; /* reference, or NULL for a plain file */
-	int fd;		     /* plain files: read with pread, else -1 */
+	struct mnt_node *node; /* alive while the kernel has the file open */
+	struct mnt_obj *obj;   /* reference, or NULL for a plain file */
+	int fd;		       /* plain files: read with pread, else -1 */
 };
 
 /* One entry of a directory snapshot. */
@@ -204,6 +205,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	fh->node = n;
 	fh->obj = ob; /* NULL for a plain file */
 	fh->fd = -1;
 	if (ob) {
@@ -219,7 +221,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release it. */
-		mnt_obj_put(fh->obj);
+		mnt_node_object_put(n, fh->obj);
 		if (fh->fd >= 0)
 			close(fh->fd);
 		free(fh);
@@ -228,7 +230,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 fail:
 	if (fd >= 0)
 		close(fd);
-	mnt_obj_put(ob);
+	mnt_node_object_put(n, ob);
 	mnt_reply_err(req, rc);
 }
 
@@ -254,7 +256,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	mnt_obj_put(fh->obj);
+	mnt_node_object_put(fh->node, fh->obj);
 	if (fh->fd >= 0)
 		close(fh->fd);
 	free(fh);
@@ -631,7 +633,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	rc = xattr_value(store_object_info(ob->so), name, val, sizeof(val));
-	mnt_obj_put(ob);
+	mnt_node_object_put(n, ob);
 	if (rc < 0)
 		mnt_reply_err(req, rc);
 	else
@@ -661,7 +663,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		memcpy(list + len, xattr_names[i], nl); /* fits: 8 names of < 32 bytes */
 		len += nl;
 	}
-	mnt_obj_put(ob);
+	mnt_node_object_put(n, ob);
 	reply_xattr_buf(req, list, len, size);
 }
 

@@ -261,9 +261,24 @@ static void test_object(void **state)
 	/* The old object stays usable by whoever holds it. */
 	assert_true(store_object_info(o1->so)->size == 100000);
 	close(fd);
-	mnt_obj_put(o1);
-	mnt_obj_put(o2);
-	mnt_obj_put(o3);
+	assert_ptr_equal(n->obj, o3);
+	mnt_node_object_put(n, o1); /* replaced: just dropped */
+	mnt_node_object_put(n, o2);
+	assert_ptr_equal(n->obj, o3);
+	mnt_node_object_put(n, o3); /* last user: the node lets go */
+	assert_null(n->obj);
+
+	/* Shared while in use; let go only by the last user. */
+	fd = mnt_node_open_file(n, &st);
+	assert_int_equal(mnt_node_object(n, fd, &st, &o1), 1);
+	assert_int_equal(mnt_node_object(n, fd, &st, &o2), 1);
+	close(fd);
+	assert_ptr_equal(o1, o2);
+	mnt_node_object_put(n, o1);
+	assert_ptr_equal(n->obj, o2);
+	mnt_node_object_put(n, o2);
+	assert_null(n->obj);
+	mnt_node_object_put(n, NULL);
 
 	/* A plain file is no object. */
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "plain", &attr, &p), 0);
