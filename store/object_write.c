@@ -192,6 +192,7 @@ static int append_bytes(struct store_writer *w, const void *buf, size_t len)
 static int append_chunk(struct store_writer *w, const struct store_chunk *c)
 {
 	struct fmt_chunk_rec r = {0};
+	size_t need;
 	int ret;
 
 	if (w->err)
@@ -199,12 +200,14 @@ static int append_chunk(struct store_writer *w, const struct store_chunk *c)
 	if (c->logical_len == 0 || c->logical_len > w->p.chunk_size || w->short_chunk ||
 	    c->kind > FMT_CHUNK_ZSTD || c->stored_len == 0)
 		return -EINVAL;
-	ret = store_buf_reserve(&w->recs, &w->recs_cap, (w->nchunks + 1) * FMT_CHUNK_REC_SIZE);
-	if (!ret && w->recs_cap < (w->nchunks + 1) * FMT_CHUNK_REC_SIZE * 2)
-		(void)store_buf_reserve(&w->recs, &w->recs_cap,
-					(w->nchunks + 1) * FMT_CHUNK_REC_SIZE * 2);
-	if (ret)
-		return w->err = ret;
+	need = (w->nchunks + 1) * FMT_CHUNK_REC_SIZE;
+	if (w->recs_cap < need) {
+		/* grow geometrically: one realloc per doubling, not per chunk */
+		ret = store_buf_reserve(&w->recs, &w->recs_cap,
+					need > 2 * w->recs_cap ? need : 2 * w->recs_cap);
+		if (ret)
+			return w->err = ret;
+	}
 	r.offset = w->file_off;
 	r.stored_len = c->stored_len;
 	r.kind = c->kind;
@@ -292,8 +295,12 @@ int store_writer_write(struct store_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-/* Writes the trailer and header and fsyncs: the temp file is then a whole object. */
-static int writer_finish_file(struct store_writer *w)
+static int set_mode_time(int fd, mode_t mode, const struct timespec *mtime);
+
+/* Writes the trailer and header, sets @mode and @mtime if @meta, and fsyncs: the
+ * temp file is then a whole object. */
+static int writer_finish_file(struct store_writer *w, bool meta, mode_t mode,
+			      const struct timespec *mtime)
 {
 	struct store_meta m = {0};
 	uint8_t hdr[FMT_OBJ_HEADER_SIZE];
@@ -328,6 +335,8 @@ static int writer_finish_file(struct store_writer *w)
 		return ret;
 	store_header_build(hdr, w->p.chunk_size, w->size, toff, (uint32_t)tlen);
 	ret = pwrite_full(w->fd, hdr, sizeof(hdr), 0);
+	if (!ret && meta)
+		ret = set_mode_time(w->fd, mode, mtime);
 	if (!ret && fsync(w->fd))
 		ret = -errno;
 	return ret;
@@ -346,10 +355,12 @@ static int set_mode_time(int fd, mode_t mode, const struct timespec *mtime)
 	return 0;
 }
 
-int store_writer_finish(struct store_writer *w, char **tmpname)
+/* store_writer_finish(), optionally with the mode and mtime set before the fsync. */
+static int writer_finish(struct store_writer *w, char **tmpname, bool meta, mode_t mode,
+			 const struct timespec *mtime)
 {
 	char *name;
-	int ret = writer_finish_file(w);
+	int ret = writer_finish_file(w, meta, mode, mtime);
 
 	if (!ret) {
 		name = strdup(w->tmpname);
@@ -369,25 +380,24 @@ int store_writer_finish(struct store_writer *w, char **tmpname)
 	return ret;
 }
 
-int store_publish_tmp(struct store *st, const char *tmpname, int dirfd, const char *name,
-		      mode_t mode, const struct timespec *mtime)
+int store_writer_finish(struct store_writer *w, char **tmpname)
 {
-	int fd, ret;
+	return writer_finish(w, tmpname, false, 0, NULL);
+}
 
-	fd = openat(st->tmp_fd, tmpname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = set_mode_time(fd, mode, mtime);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	close(fd);
-	if (ret)
-		goto fail;
+/* Renames the finished temp object into place and fsyncs @dirfd; on failure
+ * removes it. */
+static int publish_rename(struct store *st, const char *tmpname, int dirfd, const char *name)
+{
+	int ret;
+
 	if (renameat(st->tmp_fd, tmpname, dirfd, name)) {
 		ret = -errno;
-		goto fail;
+		log_error("%s: cannot publish the new object %s: %s (check the space and "
+			  "permissions in the store)",
+			  st->path, name, strerror(-ret));
+		store_discard_tmp(st, tmpname);
+		return ret;
 	}
 	if (fsync(dirfd)) {
 		/* The object is in place; only its durability is in doubt. */
@@ -398,13 +408,30 @@ int store_publish_tmp(struct store *st, const char *tmpname, int dirfd, const ch
 		return ret;
 	}
 	return 0;
+}
 
-fail:
-	log_error("%s: cannot publish the new object %s: %s (check the space and permissions "
-		  "in the store)",
-		  st->path, name, strerror(-ret));
-	store_discard_tmp(st, tmpname);
-	return ret;
+int store_publish_tmp(struct store *st, const char *tmpname, int dirfd, const char *name,
+		      mode_t mode, const struct timespec *mtime)
+{
+	int fd, ret;
+
+	fd = openat(st->tmp_fd, tmpname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		ret = set_mode_time(fd, mode, mtime);
+		if (!ret && fsync(fd))
+			ret = -errno;
+		close(fd);
+	}
+	if (ret) {
+		log_error("%s: cannot publish the new object %s: %s (check the space and "
+			  "permissions in the store)",
+			  st->path, name, strerror(-ret));
+		store_discard_tmp(st, tmpname);
+		return ret;
+	}
+	return publish_rename(st, tmpname, dirfd, name);
 }
 
 void store_discard_tmp(struct store *st, const char *tmpname)
@@ -420,10 +447,11 @@ int store_writer_commit(struct store_writer *w, int dirfd, const char *name, mod
 	char *tmpname = NULL;
 	int ret;
 
-	ret = store_writer_finish(w, &tmpname);
+	/* Mode and mtime before the one fsync, then only the rename is left. */
+	ret = writer_finish(w, &tmpname, true, mode, mtime);
 	if (ret)
 		return ret;
-	ret = store_publish_tmp(st, tmpname, dirfd, name, mode, mtime);
+	ret = publish_rename(st, tmpname, dirfd, name);
 	free(tmpname);
 	return ret;
 }
