@@ -37,17 +37,17 @@
 #define FMT_SB_MAGIC	    "FFSSTORE" /* 8 bytes, no NUL on disk */
 
 struct fmt_superblock {
-	uint8_t magic[8];	  /*  0 "FFSSTORE" */
-	uint16_t version_major;	  /*  8 FMT_VERSION_MAJOR; a reader refuses a larger one */
-	uint16_t version_minor;	  /* 10 additions that old readers may ignore */
-	uint32_t feature_incompat; /* 12 bits a reader must know, or refuse the store */
+	uint8_t magic[8];	    /*  0 "FFSSTORE" */
+	uint16_t version_major;	    /*  8 FMT_VERSION_MAJOR; a reader refuses a larger one */
+	uint16_t version_minor;	    /* 10 additions that old readers may ignore */
+	uint32_t feature_incompat;  /* 12 bits a reader must know, or refuse the store */
 	uint32_t feature_ro_compat; /* 16 bits a reader may ignore only when mounting read-only */
-	uint32_t feature_compat;   /* 20 bits any reader may ignore */
-	uint32_t chunk_size;	  /* 24 default chunk size for new objects (bytes) */
-	int32_t zstd_level;	  /* 28 default zstd level for new objects */
-	uint8_t uuid[16];	  /* 32 random, identifies the store */
-	uint64_t created_sec;	  /* 48 creation time, seconds since the epoch */
-	uint64_t checksum;	  /* 56 XXH3-64 of bytes 0..55 */
+	uint32_t feature_compat;    /* 20 bits any reader may ignore */
+	uint32_t chunk_size;	    /* 24 default chunk size for new objects (bytes) */
+	int32_t zstd_level;	    /* 28 default zstd level for new objects */
+	uint8_t uuid[16];	    /* 32 random, identifies the store */
+	uint64_t created_sec;	    /* 48 creation time, seconds since the epoch */
+	uint64_t checksum;	    /* 56 XXH3-64 of bytes 0..55 */
 };
 static_assert(sizeof(struct fmt_superblock) == 64, "superblock is 64 bytes on disk");
 
@@ -82,9 +82,9 @@ static_assert(sizeof(struct fmt_object_header) == FMT_OBJ_HEADER_SIZE, "header i
 
 #define FMT_OBJ_INCOMPAT_KNOWN 0u
 
-#define FMT_CHUNK_MIN	  (4u * 1024)	     /* 4 KiB */
+#define FMT_CHUNK_MIN	  (4u * 1024)	      /* 4 KiB */
 #define FMT_CHUNK_MAX	  (16u * 1024 * 1024) /* 16 MiB */
-#define FMT_CHUNK_DEFAULT (256u * 1024)	     /* chosen by bench/chunk_sweep.sh, see README */
+#define FMT_CHUNK_DEFAULT (256u * 1024)	      /* chosen by bench/chunk_sweep.sh, see README */
 #define FMT_LEVEL_DEFAULT 3
 
 /* --- trailer --------------------------------------------------------------------
@@ -110,12 +110,12 @@ enum fmt_chunk_kind {
 };
 
 struct fmt_chunk_rec {
-	uint64_t offset;	/*  0 offset of the chunk's zstd frame in the object */
-	uint32_t stored_len;	/*  8 bytes of that frame */
-	uint8_t kind;		/* 12 enum fmt_chunk_kind */
-	uint8_t filter;		/* 13 0 = none (v1 knows no other) */
-	uint16_t reserved;	/* 14 zero */
-	uint64_t hash;		/* 16 XXH3-64 of the chunk's logical bytes */
+	uint64_t offset;     /*  0 offset of the chunk's zstd frame in the object */
+	uint32_t stored_len; /*  8 bytes of that frame */
+	uint8_t kind;	     /* 12 enum fmt_chunk_kind */
+	uint8_t filter;	     /* 13 0 = none (v1 knows no other) */
+	uint16_t reserved;   /* 14 zero */
+	uint64_t hash;	     /* 16 XXH3-64 of the chunk's logical bytes */
 };
 static_assert(sizeof(struct fmt_chunk_rec) == 24, "chunk record is 24 bytes on disk");
 #define FMT_CHUNK_REC_SIZE 24u
