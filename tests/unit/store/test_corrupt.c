@@ -459,6 +459,50 @@ static void test_cases(void **state)
 	}
 }
 
+/* store_object_probe() looks at the header only. */
+static void test_probe(void **state)
+{
+	static const struct {
+		void (*edit)(struct obj *o);
+		int ret;
+	} p[] = {
+		{NULL, 1},
+		{c_header_checksum, -EUCLEAN},
+		{c_header_truncated, -EUCLEAN},
+		{c_header_frame_size, -EUCLEAN},
+		{c_newer_major, -EPROTONOSUPPORT},
+		{c_unknown_incompat, -EPROTONOSUPPORT},
+		{c_trailer_out_of_range, -EUCLEAN},
+		{c_trailer_bitflip, 1}, /* the trailer is not read */
+	};
+	uint64_t size = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+		struct obj o = copy_base();
+		int fd;
+
+		if (p[i].edit)
+			p[i].edit(&o);
+		fd = memfd_of(o.b, o.len);
+		assert_int_equal(store_object_probe(fd, "probe", &size), p[i].ret);
+		if (p[i].ret == 1)
+			assert_int_equal(size, DATA_LEN);
+		close(fd);
+		free(o.b);
+	}
+	/* a plain file, short or long */
+	{
+		int fd = memfd_of("FFSOBJ1", 7);
+
+		assert_int_equal(store_object_probe(fd, "plain", &size), 0);
+		close(fd);
+		fd = memfd_of(data, sizeof(data));
+		assert_int_equal(store_object_probe(fd, "plain", &size), 0);
+		close(fd);
+	}
+}
+
 /* One bit flipped at every byte of the object: never a crash; an open or read
  * that succeeds returns the original bytes (a flip inside the hole's frame is not
  * seen: the reader never reads it). */
@@ -558,9 +602,8 @@ static void test_trailer_fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base_is_good),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_every_bitflip),
+		cmocka_unit_test(test_base_is_good), cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_probe),	     cmocka_unit_test(test_every_bitflip),
 		cmocka_unit_test(test_trailer_fuzz),
 	};
 

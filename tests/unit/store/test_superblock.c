@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <sys/mount.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "store_test.h"
@@ -225,6 +226,32 @@ static void test_rdonly_writes_nothing(void **state)
 	chmod(path, 0755);
 }
 
+/* A read-write open removes temp objects older than a day, and only those. */
+static void test_stale_tmp(void **state)
+{
+	char path[600];
+	struct store *st;
+	struct timespec old[2] = {{.tv_sec = time(NULL) - 3 * 86400},
+				  {.tv_sec = time(NULL) - 3 * 86400}};
+
+	(void)state;
+	assert_int_equal(store_create(dir, NULL), 0);
+	snprintf(path, sizeof(path), "%s/.faissfs/tmp/obj.old", dir);
+	assert_int_equal(t_write_file(path, "x", 1), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof(path), "%s/.faissfs/tmp/obj.new", dir);
+	assert_int_equal(t_write_file(path, "x", 1), 0);
+	assert_int_equal(store_open(dir, STORE_RDONLY, &st), 0);
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/.faissfs/tmp/obj.old", dir);
+	assert_int_equal(access(path, F_OK), 0); /* read-only: untouched */
+	assert_int_equal(store_open(dir, 0, &st), 0);
+	store_close(st);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/.faissfs/tmp/obj.new", dir);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 /* On a read-only filesystem (a read-only bind mount, when we may mount): a
  * read-only open works, a read-write one reports EROFS. */
 static void test_rdonly_filesystem(void **state)
@@ -268,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly_filesystem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_tmp, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
