@@ -40,8 +40,17 @@ void cache_free(struct cache *c);
  * On success *out is pinned: the caller must give it back with cache_put().
  * Errors: whatever @fill returned; -ENOMEM.  A hit with a different @len than the
  * entry's is a caller bug (assert). */
-int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill_fn fill,
-	      void *arg, struct cache_entry **out);
+int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill_fn fill, void *arg,
+	      struct cache_entry **out);
+
+/* Fills the entry for @k ahead of its use, as cache_get() would, and leaves it unpinned.
+ * Does nothing if @k is present or being filled (never waits for another fill).  The
+ * first get of a prefetched entry counts as its first access, not as a reuse, so
+ * reading ahead of a scan does not make the scan look hot to the eviction policy.
+ * Returns 0 (filled), -EEXIST (present: nothing done), whatever @fill returned
+ * (nothing cached), or -ENOMEM. */
+int cache_prefetch(struct cache *c, const struct cache_key *k, size_t len, cache_fill_fn fill,
+		   void *arg);
 
 /* The entry's bytes; borrowed, valid until cache_put(). */
 const void *cache_entry_data(const struct cache_entry *e);
@@ -54,13 +63,16 @@ void cache_put(struct cache *c, struct cache_entry *e);
 void cache_set_budget(struct cache *c, size_t budget);
 
 struct cache_stats {
-	uint64_t hits;	    /* gets served from a ready entry, or by waiting for a fill */
-	uint64_t misses;    /* gets that called fill */
+	uint64_t hits;	 /* gets served from a ready entry, or by waiting for a fill */
+	uint64_t misses; /* gets that called fill */
 	uint64_t evictions;
 	uint64_t fill_errors;
-	uint64_t bytes;	    /* value bytes held now */
-	uint64_t entries;   /* entries held now */
+	uint64_t bytes;	  /* value bytes held now */
+	uint64_t entries; /* entries held now */
 	uint64_t budget;
+	uint64_t prefetches;	  /* entries filled by cache_prefetch() */
+	uint64_t prefetch_hits;	  /* gets that found a prefetched entry not got before */
+	uint64_t prefetch_unused; /* prefetched entries evicted before any get */
 };
 
 /* A snapshot of the counters (each read atomically, not all at one instant). */

@@ -50,6 +50,9 @@ struct cache_entry {
 	uint64_t born; /* immutable: the clock when the entry was inserted */
 	uint8_t seg;   /* protected by shard->lock: enum cache_seg, owned by the policy */
 	bool hit;      /* protected by shard->lock: set by ops->touch, cleared when put back */
+	/* protected by shard->lock: filled by cache_prefetch() and not got since; the
+	 * first get is the first access, not a reuse */
+	bool prefetched;
 	/* Written only by the filling thread while CACHE_LOADING (the entry is pinned and
 	 * nobody else reads it); read-only once CACHE_READY was seen under shard->lock. */
 	_Alignas(16) unsigned char data[];

@@ -114,7 +114,7 @@ static void test_budget_many_inserts(void **state)
 	struct cache *c = NULL;
 
 	(void)state;
-	assert_int_equal(cache_new(10 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(10 * LEN, &cache_policy_lru, &c), 0);
 	for (uint64_t i = 0; i < 1000; i++) {
 		assert_int_equal(touch(c, i), 1);
 		assert_true(stats(c).bytes <= 10 * LEN);
@@ -164,7 +164,7 @@ static void test_pinned_survive(void **state)
 	struct filler f[8];
 
 	(void)state;
-	assert_int_equal(cache_new(4 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(4 * LEN, &cache_policy_lru, &c), 0);
 	for (uint64_t i = 0; i < 8; i++) {
 		struct cache_key k = key(i);
 
@@ -206,7 +206,7 @@ static void test_oversized(void **state)
 	struct cache_key k = key(9);
 
 	(void)state;
-	assert_int_equal(cache_new(LEN, &c), 0);
+	assert_int_equal(cache_new_policy(LEN, &cache_policy_lru, &c), 0);
 	assert_int_equal(cache_get(c, &k, 4 * LEN, fill_pattern, &f, &e), 0);
 	check_bytes(e, 9, 4 * LEN);
 	assert_int_equal(stats(c).bytes, 4 * LEN);
@@ -258,7 +258,7 @@ static void test_single_flight(void **state)
 	struct racer r[8];
 
 	(void)state;
-	assert_int_equal(cache_new(64 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(64 * LEN, &cache_policy_lru, &c), 0);
 	race(c, &f, 8, r);
 	assert_int_equal(atomic_load(&f.calls), 1);
 	for (int i = 0; i < 8; i++) {
@@ -284,7 +284,7 @@ static void test_fill_error(void **state)
 	struct racer r[8];
 
 	(void)state;
-	assert_int_equal(cache_new(64 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(64 * LEN, &cache_policy_lru, &c), 0);
 	race(c, &f, 8, r);
 	assert_int_equal(atomic_load(&f.calls), 1);
 	for (int i = 0; i < 8; i++)
@@ -307,7 +307,7 @@ static void test_set_budget(void **state)
 	struct cache *c = NULL;
 
 	(void)state;
-	assert_int_equal(cache_new(10 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(10 * LEN, &cache_policy_lru, &c), 0);
 	for (uint64_t i = 0; i < 10; i++)
 		touch(c, i);
 	assert_int_equal(stats(c).entries, 10);
@@ -341,7 +341,7 @@ static void test_stats_exact(void **state)
 	struct cache_key k1 = key(1), k3 = key(3);
 
 	(void)state;
-	assert_int_equal(cache_new(2 * LEN, &c), 0);
+	assert_int_equal(cache_new_policy(2 * LEN, &cache_policy_lru, &c), 0);
 	touch(c, 1); /* miss */
 	touch(c, 1); /* hit */
 	touch(c, 2); /* miss */
@@ -377,7 +377,7 @@ static void test_keys_and_lengths(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(cache_new(64u << 20, &c), 0);
+	assert_int_equal(cache_new_policy(64u << 20, &cache_policy_lru, &c), 0);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 4; i++) {
 			struct filler f = {.chunk = (uint64_t)i};
@@ -409,7 +409,7 @@ static void test_enomem(void **state)
 	struct cache_key k = key(1);
 
 	(void)state;
-	assert_int_equal(cache_new(LEN, &c), 0);
+	assert_int_equal(cache_new_policy(LEN, &cache_policy_lru, &c), 0);
 	assert_int_equal(cache_get(c, &k, (size_t)1 << 50, fill_pattern, &f, &e), -ENOMEM);
 	assert_int_equal(cache_get(c, &k, SIZE_MAX - 8, fill_pattern, &f, &e), -ENOMEM);
 	assert_ptr_equal(e, (struct cache_entry *)0x1);
