@@ -6,7 +6,9 @@
  * unmounted (fusermount3 -u) or signalled (SIGTERM, SIGINT, SIGHUP).
  * Readiness: without -f, `faissfs mount` returns only once the filesystem is
  * mounted; with -o ready_fd=N the daemon writes "ready\n" to fd N when the
- * kernel's first request (INIT) has been answered.
+ * kernel's first request (INIT) has been answered.  Under systemd (Type=notify,
+ * NOTIFY_SOCKET set) the serving process sends READY=1 once mounted and
+ * STOPPING=1 when the loop ends.
  */
 #include "mnt.h"
 #include "node.h"
@@ -22,6 +24,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "cache/cache.h"
 #include "store/store.h"
@@ -55,6 +59,10 @@ void mnt_usage(void)
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
 	       "  -o ro              accepted: the mount is always read-only\n"
+	       "  -o noexec, exec, noatime, nodiratime, relatime, norelatime, strictatime,\n"
+	       "     lazytime, nolazytime, sync, async, dirsync\n"
+	       "                     generic mount flags, passed to the kernel (nosuid and\n"
+	       "                     nodev are always set and accepted)\n"
 	       "\n"
 	       "Permissions are checked by the kernel (default_permissions).  Writes fail with\n"
 	       "EROFS.  Extended attributes user.faissfs.* and user.faiss.* describe each object\n"
@@ -117,6 +125,7 @@ struct mnt_raw {
 	char *threads;
 	char *fsname;
 	char *subtype;
+	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
 	int allow_other;
 	int foreground;
 	int debug;
@@ -131,6 +140,9 @@ struct mnt_raw {
 		t, offsetof(struct mnt_raw, f), v                                                  \
 	}
 
+/* Generic mount flags collected into mnt_raw.kernel_opts for libfuse. */
+#define MNT_KEY_KERNEL 1
+
 static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("cache_size=%s", cache_size, 0),
 	RAW("log_level=%s", log_level, 0),
@@ -143,6 +155,20 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
 	RAW("--help", help, 1),
+	FUSE_OPT_KEY("noexec", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("exec", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("noatime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("nodiratime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("relatime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("norelatime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("strictatime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("lazytime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("nolazytime", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("sync", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("async", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("dirsync", MNT_KEY_KERNEL),
+	FUSE_OPT_KEY("nosuid", FUSE_OPT_KEY_DISCARD), /* always on */
+	FUSE_OPT_KEY("nodev", FUSE_OPT_KEY_DISCARD),  /* always on */
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("default_permissions", FUSE_OPT_KEY_DISCARD), /* always on */
 	FUSE_OPT_END,
@@ -154,6 +180,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	char **slot = NULL;
 
 	(void)outargs;
+	if (key == MNT_KEY_KERNEL)
+		return fuse_opt_add_opt(&r->kernel_opts, arg) ? -1 : 0;
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		if (!r->store)
 			slot = &r->store;
@@ -183,6 +211,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->threads);
 	free(r->fsname);
 	free(r->subtype);
+	free(r->kernel_opts);
 	free(r->store);
 	free(r->mountpoint);
 }
@@ -212,6 +241,7 @@ void mnt_opts_release(struct mnt_opts *o)
 	free(o->mountpoint);
 	free(o->fsname);
 	free(o->subtype);
+	free(o->kernel_opts);
 	memset(o, 0, sizeof(*o));
 	o->ready_fd = -1;
 }
@@ -284,7 +314,8 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->mountpoint = r.mountpoint;
 	o->fsname = r.fsname;
 	o->subtype = r.subtype;
-	r.store = r.mountpoint = r.fsname = r.subtype = NULL;
+	o->kernel_opts = r.kernel_opts;
+	r.store = r.mountpoint = r.fsname = r.subtype = r.kernel_opts = NULL;
 	rc = 0;
 out:
 	raw_release(&r);
@@ -413,7 +444,8 @@ static int session_args(const struct mnt_opts *o, const char *store_abs, struct 
 	if (fuse_opt_add_opt(&opts, "ro,default_permissions") ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) || fuse_opt_add_opt_escaped(&opts, subtype) ||
 	    fuse_opt_add_opt(&opts, maxr) ||
-	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")))
+	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")) ||
+	    (o->kernel_opts && fuse_opt_add_opt(&opts, o->kernel_opts)))
 		goto out;
 	if (fuse_opt_add_arg(args, "faissfs") || fuse_opt_add_arg(args, "-o") ||
 	    fuse_opt_add_arg(args, opts) || (o->debug && fuse_opt_add_arg(args, "-d")))
@@ -467,7 +499,7 @@ static int run(const struct mnt_opts *o)
 	struct cache_stats cs;
 	char *store_abs = NULL, *mnt_abs = NULL;
 	bool signals = false, mounted = false, key = false;
-	int rc, ret = 1;
+	int rc, ret = 1, lock_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
 	fs.ready_fd = o->ready_fd;
@@ -479,6 +511,13 @@ static int run(const struct mnt_opts *o)
 	raise_nofile();
 	if (open_store(o->store, &fs.st) < 0)
 		goto out;
+	/* One daemon per store: a second one is refused, naming the first's PID. */
+	lock_fd = store_lock(fs.st, NULL);
+	if (lock_fd < 0) {
+		fprintf(stderr, "faissfs mount: cannot use store '%s' (see the message above)\n",
+			o->store);
+		goto out;
+	}
 	store_abs = realpath(o->store, NULL);
 	if (check_mountpoint(o->mountpoint) < 0)
 		goto out;
@@ -528,10 +567,14 @@ static int run(const struct mnt_opts *o)
 			goto out;
 		}
 		log_use_syslog("faissfs");
+		store_lock_update_pid(lock_fd); /* the lock came along */
 	}
 	log_info("serving %s at %s (cache %llu MiB, up to %u threads)", store_path(fs.st), mnt_abs,
 		 o->cache_size >> 20, o->threads);
+	/* No-ops unless started by systemd with Type=notify. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
 	rc = serve(se, o->threads);
+	sd_notify(0, "STOPPING=1");
 	if (rc < 0)
 		log_error("the FUSE loop failed: %s (unmount with: fusermount3 -u %s)",
 			  strerror(-rc), mnt_abs);
@@ -556,6 +599,7 @@ out:
 	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */
 	if (fs.cache)
 		cache_free(fs.cache);
+	store_unlock(lock_fd);
 	store_close(fs.st);
 	if (fs.ready_fd >= 0)
 		close(fs.ready_fd);

@@ -246,4 +246,57 @@ int store_import(struct store *st, const char *src, const struct store_import_op
  * byte-identical, with modes and mtimes. */
 int store_export(struct store *st, const char *dst, bool progress);
 
+/* --- verify (verify.c) and the daemon lock (superblock.c) -------------------- */
+
+struct store_verify_problem {
+	const char *path;   /* relative to the store root; borrowed for the callback */
+	int64_t chunk;	    /* chunk index, or -1 for the whole file */
+	int64_t offset;	    /* stored byte offset in the file, or -1 */
+	int err;	    /* -EUCLEAN corrupt, or the -errno met */
+	const char *what;   /* what is wrong, for people; borrowed for the callback */
+};
+
+struct store_verify_opts {
+	unsigned threads; /* 0 = number of CPUs */
+	bool repair;	  /* quarantine damaged objects, remove tmp/ leftovers */
+	bool progress;	  /* progress line on stderr */
+	/* Called once per problem, never concurrently (from any thread). */
+	void (*report)(void *arg, const struct store_verify_problem *p);
+	void *arg;
+};
+
+struct store_verify_stats {
+	uint64_t files, objects, plain, dirs, special; /* special: skipped symlinks etc. */
+	uint64_t chunks, logical_bytes, stored_bytes;
+	uint64_t problems, quarantined, tmp_removed;
+	double seconds;
+};
+
+/* Checks every object of @st: header, trailer, chunk table and frame layout,
+ * object length, the FAISS header of chunk 0 against the trailer, and every
+ * chunk (decoded and hashed), on opts->threads threads.  Each problem goes to
+ * opts->report with file, chunk and offset (and the store logs it).  With
+ * opts->repair (@st opened read-write) damaged objects are moved to
+ * .faissfs/quarantine/<UTC time>/<path>, never deleted, and temp objects idle
+ * for a minute are removed from .faissfs/tmp.  Symlinks and special files are
+ * skipped with a warning, as the mount does.
+ * Returns 0 if all is well, -EUCLEAN if any problem was found (@stats filled in
+ * both cases), -EROFS repair on a read-only store, -ENOMEM or -errno if the
+ * check could not run. */
+int store_verify(struct store *st, const struct store_verify_opts *opts,
+		 struct store_verify_stats *stats);
+
+/* Takes the store's daemon lock: flock(2) on STORE/.faissfs/lock, with the
+ * caller's PID written in it (on a read-only filesystem the lock is taken on
+ * .faissfs itself and no PID can be written).  Returns the lock fd (>= 0, give it
+ * to store_unlock()) or -EBUSY when another process holds it (*holder set to its
+ * PID, or 0 if unknown; logged), or -errno. */
+int store_lock(const struct store *st, pid_t *holder);
+
+/* Writes the current PID into the lock @fd (after a fork that keeps the lock). */
+void store_lock_update_pid(int fd);
+
+/* Releases the lock (closing @fd; -1 is fine).  The file stays. */
+void store_unlock(int fd);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -427,4 +428,90 @@ const char *store_path(const struct store *st)
 const struct store_params *store_default_params(const struct store *st)
 {
 	return &st->params;
+}
+
+/* --- the daemon lock ------------------------------------------------------------ */
+
+#define LOCK_NAME "lock" /* STORE/.faissfs/lock: flock(2) + the holder's PID */
+
+/* The PID written in the lock file, or 0. */
+static pid_t lock_read_pid(const struct store *st)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = openat(st->meta_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	long pid;
+
+	if (fd < 0)
+		return 0;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	return pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
+}
+
+void store_lock_update_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	/* Best effort: the flock is what excludes; the PID only names the holder. */
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) == n)
+		return;
+}
+
+int store_lock(const struct store *st, pid_t *holder)
+{
+	bool writable = true;
+	pid_t pid;
+	int fd, ret;
+
+	fd = openat(st->meta_fd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+		/* Read-only: lock the file if it exists (it names its holder), else
+		 * the .faissfs directory itself. */
+		writable = false;
+		fd = openat(st->meta_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			fd = openat(st->meta_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		ret = -errno;
+		log_error("%s: cannot open %s/%s: %s (check the permissions of the store)",
+			  st->path, FMT_META_DIR, LOCK_NAME, strerror(-ret));
+		return ret;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		if (ret != -EBUSY) {
+			log_error("%s: cannot lock %s/%s: %s", st->path, FMT_META_DIR, LOCK_NAME,
+				  strerror(-ret));
+			return ret;
+		}
+		pid = lock_read_pid(st);
+		if (pid > 0)
+			log_error("%s: the store is in use by another faissfs daemon (PID %ld, see "
+				  "%s/%s): unmount that one first",
+				  st->path, (long)pid, FMT_META_DIR, LOCK_NAME);
+		else
+			log_error("%s: the store is in use by another faissfs daemon (its PID is "
+				  "unknown): unmount that one first",
+				  st->path);
+		if (holder)
+			*holder = pid;
+		return -EBUSY;
+	}
+	if (writable)
+		store_lock_update_pid(fd);
+	return fd;
+}
+
+void store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

@@ -29,6 +29,8 @@ static const struct command commands[] = {
 	{ "import", cmd_import, "SRC STORE [--chunk-size N] [--level N] [--threads N]",
 	  "copy a FAISSx data dir into a store (creates it if needed)" },
 	{ "export", cmd_export, "STORE DST", "write the store's files back out, byte-identical" },
+	{ "verify", cmd_verify, "STORE [--deep] [--repair] [--json]",
+	  "check every object and chunk of a store; quarantine damaged ones" },
 	{ "inspect", cmd_inspect, "FILE... [--chunks]",
 	  "show an object's header, FAISS info and chunk table" },
 };

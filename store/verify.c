@@ -1,0 +1,726 @@
+/* verify.c - checking a whole store: every object's header, trailer and chunks.
+ *
+ * store_verify() walks the store (never following a symlink, never leaving the
+ * store's directory), then checks the objects in two parallel passes: the first
+ * opens each object (header, trailer, chunk table, frame layout, FAISS header of
+ * chunk 0 against the trailer's "faiss" map), the second decodes every chunk and
+ * compares its XXH3-64 with the chunk table, in ranges of chunks so that one big
+ * file keeps every thread busy.  Each problem goes to the caller's report
+ * callback with the file, chunk and stored offset.  With repair, objects with a
+ * problem are moved to .faissfs/quarantine/<time>/<path> (never deleted) and
+ * leftovers of interrupted writes in .faissfs/tmp are removed.
+ * Limits: a store that changes while it is verified may give spurious problems
+ * (a file replaced between the passes); verify a store nobody is writing to.
+ */
+#include "store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define RANGE_CHUNKS  16u /* chunks per work item of the second pass */
+#define MAX_THREADS   64u
+#define TMP_IDLE_SEC  60 /* a temp object untouched this long is a leftover */
+#define QUARANTINE    "quarantine"
+#define PROGRESS_NSEC 250000000L
+
+struct vfile {
+	char *path;	  /* relative to the store root */
+	uint64_t nchunks; /* set by the first pass; 0 for plain files */
+	bool object;	  /* an object (first pass opened it) */
+	atomic_bool bad;  /* a problem was found: quarantine candidate */
+};
+
+struct vrange {
+	size_t file;
+	uint64_t first, end; /* chunks [first, end) */
+};
+
+struct verify {
+	struct store *st;
+	const struct store_verify_opts *opts;
+	struct vfile *files; /* the walk's result, sorted by path */
+	size_t nfiles, fcap;
+	struct vrange *ranges;
+	size_t nranges;
+	atomic_size_t next;	   /* next work item of the running pass */
+	atomic_uint_fast64_t done; /* chunks checked (progress) */
+	atomic_uint_fast64_t bytes;
+	atomic_uint_fast64_t problems;
+	atomic_uint_fast64_t objects, plain, stored;
+	atomic_int fatal; /* -ENOMEM and the like: stop */
+	uint64_t total_chunks;
+	pthread_mutex_t report_lock; /* serialises opts->report */
+	atomic_bool running;
+};
+
+/* --- problems ------------------------------------------------------------------ */
+
+static void problem(struct verify *v, const char *path, int64_t chunk, int64_t offset, int err,
+		    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void problem(struct verify *v, const char *path, int64_t chunk, int64_t offset, int err,
+		    const char *fmt, ...)
+{
+	struct store_verify_problem p;
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	p.path = path;
+	p.chunk = chunk;
+	p.offset = offset;
+	p.err = err;
+	p.what = what;
+	atomic_fetch_add(&v->problems, 1);
+	pthread_mutex_lock(&v->report_lock);
+	if (v->opts->report)
+		v->opts->report(v->opts->arg, &p);
+	pthread_mutex_unlock(&v->report_lock);
+}
+
+/* --- the walk ------------------------------------------------------------------ */
+
+/* Opens @path below the store root without following any symlink and without
+ * leaving the store (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS; where the
+ * kernel lacks openat2, the walk already refused symlinked directories). */
+static int open_beneath(int root, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(root, path, flags | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int add_file(struct verify *v, const char *path)
+{
+	if (v->nfiles == v->fcap) {
+		size_t ncap = v->fcap ? v->fcap * 2 : 64;
+		struct vfile *n = realloc(v->files, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->files = n;
+		v->fcap = ncap;
+	}
+	memset(&v->files[v->nfiles], 0, sizeof(v->files[0]));
+	v->files[v->nfiles].path = strdup(path);
+	if (!v->files[v->nfiles].path)
+		return -ENOMEM;
+	v->nfiles++;
+	return 0;
+}
+
+static const char *special_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFLNK:
+		return "a symlink";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "of an unknown type";
+	}
+}
+
+/* Adds every regular file under the directory @dirfd (path @rel, "" at the root)
+ * to v->files; recurses into directories.  Takes @dirfd over. */
+static int walk(struct verify *v, int dirfd, const char *rel, struct store_verify_stats *stats)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d) {
+		ret = -errno;
+		close(dirfd);
+		return ret;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat stb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!*rel && store_name_reserved(de->d_name))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "",
+				     de->d_name) >= sizeof(path)) {
+			problem(v, rel, -1, -1, -ENAMETOOLONG,
+				"an entry's path is longer than PATH_MAX: not served; shorten "
+				"the directory tree");
+			continue;
+		}
+		if (fstatat(dirfd, de->d_name, &stb, AT_SYMLINK_NOFOLLOW)) {
+			if (errno == ENOENT)
+				continue; /* gone since readdir */
+			problem(v, path, -1, -1, -errno, "cannot stat: %s", strerror(errno));
+			continue;
+		}
+		if (S_ISREG(stb.st_mode)) {
+			ret = add_file(v, path);
+		} else if (S_ISDIR(stb.st_mode)) {
+			int fd = openat(dirfd, de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			stats->dirs++;
+			if (fd < 0) {
+				problem(v, path, -1, -1, -errno, "cannot open the directory: %s",
+					strerror(errno));
+				continue;
+			}
+			ret = walk(v, fd, path, stats);
+		} else {
+			/* The mount skips these too; a warning, not damage. */
+			stats->special++;
+			log_warn("%s in the store is %s: not served by a mount (the store holds "
+				 "only directories and regular files; remove it)",
+				 path, special_name(stb.st_mode));
+		}
+		if (ret)
+			break;
+	}
+	if (!ret && errno)
+		ret = -errno;
+	closedir(d);
+	return ret;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	return strcmp(((const struct vfile *)a)->path, ((const struct vfile *)b)->path);
+}
+
+/* --- first pass: objects ------------------------------------------------------- */
+
+static bool faiss_equal(const struct store_faiss_info *a, const struct store_faiss_info *b)
+{
+	if (a->valid != b->valid)
+		return false;
+	if (!a->valid)
+		return true;
+	return a->binary == b->binary && a->is_trained == b->is_trained &&
+	       !strcmp(a->fourcc, b->fourcc) && a->d == b->d && a->metric == b->metric &&
+	       a->code_size == b->code_size && a->ntotal == b->ntotal;
+}
+
+/* Checks what open does not: the chunk frames lie back to back from the header
+ * to the trailer, and the file ends with the trailer. */
+static void check_layout(struct verify *v, struct vfile *f, const struct store_object *o)
+{
+	uint64_t pos = FMT_OBJ_HEADER_SIZE, tend;
+	struct stat stb;
+
+	for (uint64_t i = 0; i < o->info.nchunks; i++) {
+		if (o->recs[i].offset != pos) {
+			problem(v, f->path, (int64_t)i, (int64_t)o->recs[i].offset, -EUCLEAN,
+				"chunk frame expected at offset %" PRIu64 " (frames must follow "
+				"each other)",
+				pos);
+			atomic_store(&f->bad, true);
+			return;
+		}
+		pos += o->recs[i].stored_len;
+	}
+	if (pos != o->trailer_offset) {
+		problem(v, f->path, -1, (int64_t)pos, -EUCLEAN,
+			"%" PRIu64 " bytes between the last chunk frame and the trailer at "
+			"offset %" PRIu64,
+			o->trailer_offset - pos, o->trailer_offset);
+		atomic_store(&f->bad, true);
+	}
+	if (fstat(o->fd, &stb) == 0) {
+		uint8_t h[FMT_OBJ_HEADER_SIZE];
+
+		if (pread(o->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			return;
+		tend = fmt_get64(h + 40) + fmt_get32(h + 48);
+		if ((uint64_t)stb.st_size != tend) {
+			problem(v, f->path, -1, (int64_t)tend, -EUCLEAN,
+				"object is %" PRIu64 " bytes long but its trailer ends at "
+				"offset %" PRIu64,
+				(uint64_t)stb.st_size, tend);
+			atomic_store(&f->bad, true);
+		}
+	}
+}
+
+static void check_faiss(struct verify *v, struct vfile *f, const struct store_object *o,
+			struct store_dctx *dc, uint8_t *buf)
+{
+	struct store_faiss_info got;
+	size_t len;
+	int ret;
+
+	if (o->info.nchunks == 0) {
+		if (o->info.faiss.valid) {
+			problem(v, f->path, -1, -1, -EUCLEAN,
+				"trailer describes a FAISS index but the file is empty");
+			atomic_store(&f->bad, true);
+		}
+		return;
+	}
+	len = store_object_chunk_len(o, 0);
+	ret = store_object_read_chunk(o, 0, dc, buf);
+	if (ret)
+		return; /* the second pass reports it, with its offset */
+	store_faiss_parse(buf, len < 64 ? len : 64, &got);
+	if (!faiss_equal(&got, &o->info.faiss)) {
+		problem(v, f->path, 0, (int64_t)o->recs[0].offset, -EUCLEAN,
+			"FAISS header in chunk 0 (%s, d %d, ntotal %" PRId64 ") disagrees with the "
+			"trailer (%s, d %d, ntotal %" PRId64 ")",
+			got.valid ? got.fourcc : "none", got.d, got.ntotal,
+			o->info.faiss.valid ? o->info.faiss.fourcc : "none", o->info.faiss.d,
+			o->info.faiss.ntotal);
+		atomic_store(&f->bad, true);
+	}
+}
+
+static void pass1_one(struct verify *v, struct vfile *f, struct store_dctx *dc, uint8_t **buf,
+		      size_t *cap)
+{
+	struct store_object *o = NULL;
+	int fd, ret;
+
+	fd = open_beneath(store_root_fd(v->st), f->path, O_RDONLY | O_NONBLOCK);
+	if (fd < 0) {
+		problem(v, f->path, -1, -1, fd, "cannot open: %s", strerror(-fd));
+		return;
+	}
+	ret = store_object_open_fd(fd, f->path, &o);
+	close(fd);
+	if (ret == -EMEDIUMTYPE) {
+		atomic_fetch_add(&v->plain, 1);
+		return;
+	}
+	if (ret == -ENOMEM) {
+		atomic_store(&v->fatal, ret);
+		return;
+	}
+	if (ret) {
+		problem(v, f->path, -1, 0, ret, "header or trailer: %s",
+			ret == -EUCLEAN ? "corrupt (see the log line above)" : strerror(-ret));
+		atomic_store(&f->bad, true);
+		return;
+	}
+	f->object = true;
+	f->nchunks = o->info.nchunks;
+	atomic_fetch_add(&v->objects, 1);
+	atomic_fetch_add(&v->stored, o->info.stored);
+	check_layout(v, f, o);
+	if (store_buf_reserve(buf, cap, o->info.chunk_size) == 0)
+		check_faiss(v, f, o, dc, *buf);
+	else
+		atomic_store(&v->fatal, -ENOMEM);
+	store_object_free(o);
+}
+
+/* --- second pass: chunks ------------------------------------------------------- */
+
+static void pass2_one(struct verify *v, const struct vrange *r, struct store_dctx *dc,
+		      uint8_t **buf, size_t *cap)
+{
+	struct vfile *f = &v->files[r->file];
+	struct store_object *o = NULL;
+	int fd, ret;
+
+	fd = open_beneath(store_root_fd(v->st), f->path, O_RDONLY | O_NONBLOCK);
+	if (fd >= 0) {
+		ret = store_object_open_fd(fd, f->path, &o);
+		close(fd);
+	} else {
+		ret = fd;
+	}
+	if (ret) {
+		problem(v, f->path, (int64_t)r->first, -1, ret,
+			"the object changed or vanished during the check: %s", strerror(-ret));
+		atomic_store(&f->bad, true);
+		return;
+	}
+	if (store_buf_reserve(buf, cap, o->info.chunk_size)) {
+		atomic_store(&v->fatal, -ENOMEM);
+		goto out;
+	}
+	for (uint64_t i = r->first; i < r->end && i < o->info.nchunks; i++) {
+		ret = store_object_read_chunk(o, i, dc, *buf);
+		if (ret == -ENOMEM) {
+			atomic_store(&v->fatal, ret);
+			break;
+		}
+		if (ret) {
+			problem(v, f->path, (int64_t)i, (int64_t)o->recs[i].offset, ret,
+				"chunk of %u stored bytes: %s", o->recs[i].stored_len,
+				ret == -EUCLEAN ? "corrupt (bad frame, length or checksum)"
+						: strerror(-ret));
+			atomic_store(&f->bad, true);
+		}
+		atomic_fetch_add(&v->done, 1);
+		atomic_fetch_add(&v->bytes, store_object_chunk_len(o, i));
+	}
+out:
+	store_object_free(o);
+}
+
+struct worker {
+	struct verify *v;
+	int pass; /* 1 or 2 */
+	pthread_t tid;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct verify *v = w->v;
+	struct store_dctx *dc = store_dctx_new();
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+
+	if (!dc) {
+		atomic_store(&v->fatal, -ENOMEM);
+		return NULL;
+	}
+	for (;;) {
+		size_t i = atomic_fetch_add(&v->next, 1);
+
+		if (atomic_load(&v->fatal))
+			break;
+		if (w->pass == 1) {
+			if (i >= v->nfiles)
+				break;
+			pass1_one(v, &v->files[i], dc, &buf, &cap);
+		} else {
+			if (i >= v->nranges)
+				break;
+			pass2_one(v, &v->ranges[i], dc, &buf, &cap);
+		}
+	}
+	free(buf);
+	store_dctx_free(dc);
+	return NULL;
+}
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void show_progress(struct verify *v, double t0, bool final)
+{
+	double dt = now_sec() - t0;
+	uint64_t done = atomic_load(&v->done), bytes = atomic_load(&v->bytes);
+
+	fprintf(stderr,
+		"\rverify: %" PRIu64 "/%" PRIu64 " chunks, %.1f MiB, %.0f MiB/s, %" PRIu64
+		" problems   %s",
+		done, v->total_chunks, (double)bytes / 1048576.0,
+		dt > 0 ? (double)bytes / 1048576.0 / dt : 0.0, (uint64_t)atomic_load(&v->problems),
+		final ? "\n" : "");
+}
+
+/* Runs pass @p on @n threads; the calling thread prints progress meanwhile. */
+static int run_pass(struct verify *v, int p, unsigned n, double t0)
+{
+	struct worker w[MAX_THREADS];
+	unsigned started = 0;
+	size_t total = p == 1 ? v->nfiles : v->nranges;
+
+	atomic_store(&v->next, 0);
+	for (unsigned i = 0; i < n; i++) {
+		w[i].v = v;
+		w[i].pass = p;
+		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	if (!started)
+		worker_main(&w[0]); /* no thread: do it here */
+	while (started && v->opts->progress && p == 2 && atomic_load(&v->next) < total &&
+	       !atomic_load(&v->fatal)) {
+		struct timespec ts = {0, PROGRESS_NSEC};
+
+		nanosleep(&ts, NULL);
+		show_progress(v, t0, false);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(w[i].tid, NULL);
+	return atomic_load(&v->fatal);
+}
+
+static int make_ranges(struct verify *v)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < v->nfiles; i++)
+		if (v->files[i].object && v->files[i].nchunks)
+			n += (size_t)((v->files[i].nchunks + RANGE_CHUNKS - 1) / RANGE_CHUNKS);
+	v->ranges = calloc(n ? n : 1, sizeof(*v->ranges));
+	if (!v->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->nfiles; i++) {
+		if (!v->files[i].object)
+			continue;
+		v->total_chunks += v->files[i].nchunks;
+		for (uint64_t c = 0; c < v->files[i].nchunks; c += RANGE_CHUNKS) {
+			v->ranges[k].file = i;
+			v->ranges[k].first = c;
+			v->ranges[k].end = c + RANGE_CHUNKS;
+			k++;
+		}
+	}
+	v->nranges = k;
+	return 0;
+}
+
+/* --- repair -------------------------------------------------------------------- */
+
+/* mkdir -p of @rel's directories below @dirfd; returns the fd of the last one
+ * (or a dup of @dirfd when @rel has no '/') or -errno. */
+static int mkdirs_at(int dirfd, const char *rel)
+{
+	char *copy = strdup(rel), *p, *s;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+
+	if (!copy || fd < 0) {
+		free(copy);
+		if (fd >= 0)
+			close(fd);
+		return -ENOMEM;
+	}
+	for (s = copy; (p = strchr(s, '/')); s = p + 1) {
+		int nfd;
+
+		*p = '\0';
+		if (mkdirat(fd, s, 0700) && errno != EEXIST)
+			goto fail;
+		nfd = openat(fd, s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0)
+			goto fail;
+		close(fd);
+		fd = nfd;
+	}
+	free(copy);
+	return fd;
+fail:
+	free(copy);
+	close(fd);
+	return -errno;
+}
+
+static int quarantine(struct verify *v, const char *stamp, const char *path)
+{
+	char qrel[PATH_MAX];
+	const char *base = strrchr(path, '/');
+	int meta = -1, qdir = -1, srcdir = -1, ret;
+
+	snprintf(qrel, sizeof(qrel), "%s/%s/%s", QUARANTINE, stamp, path);
+	meta = openat(store_root_fd(v->st), FMT_META_DIR,
+		      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (meta < 0)
+		return -errno;
+	qdir = mkdirs_at(meta, qrel);
+	if (qdir < 0) {
+		ret = qdir;
+		goto out;
+	}
+	if (base) {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
+		srcdir = open_beneath(store_root_fd(v->st), dir, O_RDONLY | O_DIRECTORY);
+		if (srcdir < 0) {
+			ret = srcdir;
+			goto out;
+		}
+		base++;
+	} else {
+		base = path;
+	}
+	/* RENAME_NOREPLACE: never overwrite what an earlier run put aside. */
+	ret = renameat2(srcdir >= 0 ? srcdir : store_root_fd(v->st), base, qdir, base,
+			RENAME_NOREPLACE)
+		      ? -errno
+		      : 0;
+	if (!ret) {
+		fsync(qdir);
+		fsync(srcdir >= 0 ? srcdir : store_root_fd(v->st));
+		log_warn("%s: moved to %s/%s (a damaged object; restore it from its source "
+			 "and re-import)",
+			 path, FMT_META_DIR, qrel);
+	}
+out:
+	if (srcdir >= 0)
+		close(srcdir);
+	if (qdir >= 0)
+		close(qdir);
+	close(meta);
+	return ret;
+}
+
+/* Removes temp objects nobody has written to for TMP_IDLE_SEC: leftovers of
+ * writes interrupted by a crash (a live writer keeps its file's mtime fresh). */
+static void clean_tmp(struct verify *v, struct store_verify_stats *stats)
+{
+	int fd = -1;
+	DIR *d;
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	fd = open_beneath(store_root_fd(v->st), FMT_META_DIR "/" FMT_TMP_DIR,
+			  O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat stb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &stb, AT_SYMLINK_NOFOLLOW) ||
+		    S_ISDIR(stb.st_mode))
+			continue;
+		if (now - stb.st_mtime < TMP_IDLE_SEC) {
+			log_info("%s/%s/%s was written to in the last %d s: left alone (a write "
+				 "may be running; run verify --repair again later)",
+				 FMT_META_DIR, FMT_TMP_DIR, de->d_name, TMP_IDLE_SEC);
+			continue;
+		}
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			stats->tmp_removed++;
+			log_info("removed %s/%s/%s, left over from an interrupted write",
+				 FMT_META_DIR, FMT_TMP_DIR, de->d_name);
+		} else {
+			log_warn("cannot remove %s/%s/%s: %s", FMT_META_DIR, FMT_TMP_DIR,
+				 de->d_name, strerror(errno));
+		}
+	}
+	closedir(d);
+}
+
+static void repair(struct verify *v, struct store_verify_stats *stats)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (size_t i = 0; i < v->nfiles; i++) {
+		int ret;
+
+		if (!atomic_load(&v->files[i].bad))
+			continue;
+		ret = quarantine(v, stamp, v->files[i].path);
+		if (ret)
+			log_error("%s: cannot move it to %s/%s/%s: %s (move it aside by hand)",
+				  v->files[i].path, FMT_META_DIR, QUARANTINE, stamp,
+				  strerror(-ret));
+		else
+			stats->quarantined++;
+	}
+	clean_tmp(v, stats);
+}
+
+/* --- entry point --------------------------------------------------------------- */
+
+int store_verify(struct store *st, const struct store_verify_opts *opts,
+		 struct store_verify_stats *stats)
+{
+	struct store_verify_stats s = {0};
+	struct verify v;
+	double t0 = now_sec();
+	unsigned n;
+	int fd, ret;
+
+	memset(&v, 0, sizeof(v));
+	v.st = st;
+	v.opts = opts;
+	pthread_mutex_init(&v.report_lock, NULL);
+	if (opts->repair && (st->flags & STORE_RDONLY)) {
+		log_error("%s: repair needs the store opened read-write", store_path(st));
+		ret = -EROFS;
+		goto out;
+	}
+	n = opts->threads ? opts->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	fd = openat(store_root_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = walk(&v, fd, "", &s);
+	if (ret) {
+		log_error("%s: cannot list the store: %s", store_path(st), strerror(-ret));
+		goto out;
+	}
+	if (v.nfiles)
+		qsort(v.files, v.nfiles, sizeof(v.files[0]), cmp_file);
+	ret = run_pass(&v, 1, n, t0);
+	if (!ret)
+		ret = make_ranges(&v);
+	if (!ret)
+		ret = run_pass(&v, 2, n, t0);
+	if (ret) {
+		log_error("%s: verify stopped: %s", store_path(st), strerror(-ret));
+		goto out;
+	}
+	if (opts->progress)
+		show_progress(&v, t0, true);
+	if (opts->repair)
+		repair(&v, &s);
+	s.files = v.nfiles;
+	s.objects = atomic_load(&v.objects);
+	s.plain = atomic_load(&v.plain);
+	s.chunks = atomic_load(&v.done);
+	s.logical_bytes = atomic_load(&v.bytes);
+	s.stored_bytes = atomic_load(&v.stored);
+	s.problems = atomic_load(&v.problems);
+	s.seconds = now_sec() - t0;
+	if (stats)
+		*stats = s;
+	ret = s.problems ? -EUCLEAN : 0;
+out:
+	for (size_t i = 0; i < v.nfiles; i++)
+		free(v.files[i].path);
+	free(v.files);
+	free(v.ranges);
+	pthread_mutex_destroy(&v.report_lock);
+	return ret;
+}

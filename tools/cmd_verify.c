@@ -1,0 +1,254 @@
+/* cmd_verify.c - `faissfs verify STORE [--deep] [--repair] [--json] [--threads N]`.
+ *
+ * Checks a whole store from disk (store_verify(): superblock, every object's
+ * header, trailer, layout and chunks, FAISS headers) and prints each problem
+ * with its file, chunk and offset.  --deep then loads every FAISS index through
+ * the FAISS C API in a separate program, faissfs-verify-deep, so that this tool
+ * (which is also the mount daemon) never links FAISS.  Exit 0 if the store is
+ * sound, 1 on any problem (or a check that could not run), 2 on usage errors.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "store/store.h"
+
+#define DEEP_NAME "faissfs-verify-deep"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: faissfs verify STORE [--deep] [--repair] [--json] [--threads N]\n\n"
+		"Checks every byte of a store: the superblock, each object's header and\n"
+		"trailer, every chunk (decoded and compared with its checksum), each object's\n"
+		"length and FAISS header against its metadata.  Prints each problem with the\n"
+		"file, chunk and offset; exit status 1 if there is any.\n\n"
+		"  --deep        also load every FAISS index with FAISS (needs %s,\n"
+		"                built with -DFAISSFS_WITH_FAISS=ON)\n"
+		"  --repair      move damaged objects to STORE/.faissfs/quarantine/<time>/ (never\n"
+		"                deletes) and remove leftovers of interrupted writes in "
+		".faissfs/tmp\n"
+		"  --json        one JSON object per problem on stdout, then a summary object\n"
+		"  --threads N   checking threads (default: one per CPU)\n"
+		"  -h, --help    show this help\n",
+		DEEP_NAME);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+struct out {
+	bool json;
+};
+
+static void report(void *arg, const struct store_verify_problem *p)
+{
+	const struct out *o = arg;
+
+	if (o->json) {
+		printf("{\"path\":");
+		json_str(stdout, p->path);
+		printf(",\"chunk\":%" PRId64 ",\"offset\":%" PRId64 ",\"errno\":%d,\"what\":",
+		       p->chunk, p->offset, -p->err);
+		json_str(stdout, p->what);
+		printf("}\n");
+		fflush(stdout);
+		return;
+	}
+	printf("PROBLEM %s", p->path);
+	if (p->chunk >= 0)
+		printf(": chunk %" PRId64, p->chunk);
+	if (p->offset >= 0)
+		printf("%s offset %" PRId64, p->chunk >= 0 ? " at" : ": at", p->offset);
+	printf(": %s\n", p->what);
+	fflush(stdout);
+}
+
+/* Finds faissfs-verify-deep next to this program or in ../libexec/faissfs/.
+ * Returns a malloc()ed path or NULL. */
+static char *find_deep(void)
+{
+	char self[PATH_MAX], *slash, *path = NULL;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *env = getenv("FAISSFS_VERIFY_DEEP");
+
+	if (env && *env)
+		return access(env, X_OK) == 0 ? strdup(env) : NULL;
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	if (asprintf(&path, "%s/%s", self, DEEP_NAME) >= 0 && access(path, X_OK) == 0)
+		return path;
+	free(path);
+	if (asprintf(&path, "%s/../libexec/faissfs/%s", self, DEEP_NAME) >= 0 &&
+	    access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+/* Runs the deep check.  Returns its exit status, or 1 if it cannot run. */
+static int run_deep(const char *store, bool json)
+{
+	char *prog = find_deep();
+	pid_t pid;
+	int status;
+
+	if (!prog) {
+		fprintf(stderr,
+			"faissfs verify: --deep is unavailable: %s was not found next to "
+			"faissfs or in ../libexec/faissfs (build with -DFAISSFS_WITH_FAISS=ON, "
+			"or set FAISSFS_VERIFY_DEEP to its path)\n",
+			DEEP_NAME);
+		return 1;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "faissfs verify: cannot start %s: %s\n", prog, strerror(errno));
+		free(prog);
+		return 1;
+	}
+	if (pid == 0) {
+		if (json)
+			execl(prog, prog, "--json", store, (char *)NULL);
+		else
+			execl(prog, prog, store, (char *)NULL);
+		fprintf(stderr, "faissfs verify: cannot run %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	free(prog);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status) == 0 ? 0 : 1;
+	fprintf(stderr,
+		"faissfs verify: %s died (signal %d): an index made FAISS crash; "
+		"the lines above name the last index it loaded\n",
+		DEEP_NAME, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return 1;
+}
+
+int cmd_verify(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{"deep", no_argument, NULL, 'D'}, {"repair", no_argument, NULL, 'R'},
+		{"json", no_argument, NULL, 'j'}, {"threads", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	};
+	struct store_verify_opts vo = {0};
+	struct store_verify_stats s = {0};
+	struct store *st = NULL;
+	struct out out = {0};
+	bool deep = false;
+	int c, ret, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			deep = true;
+			break;
+		case 'R':
+			vo.repair = true;
+			break;
+		case 'j':
+			out.json = true;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 64) {
+				fprintf(stderr, "faissfs verify: bad --threads '%s' (1 to 64)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			vo.threads = (unsigned)v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	vo.progress = !out.json && isatty(STDERR_FILENO);
+	vo.report = report;
+	vo.arg = &out;
+	ret = store_open(argv[optind], vo.repair ? 0 : STORE_RDONLY, &st);
+	if (ret) {
+		/* store_open() logged what is wrong with the superblock or the path. */
+		if (out.json)
+			printf("{\"path\":\".faissfs/superblock\",\"chunk\":-1,\"offset\":0,"
+			       "\"errno\":%d,\"what\":\"cannot open the store\"}\n",
+			       -ret);
+		else
+			printf("PROBLEM .faissfs/superblock: cannot open the store: %s\n",
+			       strerror(-ret));
+		return 1;
+	}
+	ret = store_verify(st, &vo, &s);
+	store_close(st);
+	if (ret && ret != -EUCLEAN)
+		return 1;
+	if (out.json) {
+		printf("{\"summary\":true,\"files\":%" PRIu64 ",\"objects\":%" PRIu64
+		       ",\"plain\":%" PRIu64 ",\"dirs\":%" PRIu64 ",\"special\":%" PRIu64
+		       ",\"chunks\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
+		       ",\"stored_bytes\":%" PRIu64 ",\"problems\":%" PRIu64
+		       ",\"quarantined\":%" PRIu64 ",\"tmp_removed\":%" PRIu64
+		       ",\"seconds\":%.3f}\n",
+		       s.files, s.objects, s.plain, s.dirs, s.special, s.chunks, s.logical_bytes,
+		       s.stored_bytes, s.problems, s.quarantined, s.tmp_removed, s.seconds);
+	} else {
+		printf("%s: %" PRIu64 " objects, %" PRIu64 " plain files, %" PRIu64 " chunks "
+		       "(%.1f MiB) checked in %.2f s: %" PRIu64 " problem%s",
+		       argv[optind], s.objects, s.plain, s.chunks,
+		       (double)s.logical_bytes / 1048576.0, s.seconds, s.problems,
+		       s.problems == 1 ? "" : "s");
+		if (vo.repair)
+			printf(", %" PRIu64 " quarantined, %" PRIu64 " temp files removed",
+			       s.quarantined, s.tmp_removed);
+		printf("\n");
+		if (s.problems && !vo.repair)
+			printf("restore the damaged files from their source and re-import them, or "
+			       "run `faissfs verify --repair %s` to move them aside\n",
+			       argv[optind]);
+	}
+	rc = s.problems ? 1 : 0;
+	if (deep && run_deep(argv[optind], out.json) != 0)
+		rc = 1;
+	return rc;
+}
