@@ -42,8 +42,9 @@ struct mnt_opts {
 	unsigned threads; /* max worker threads */
 	unsigned long long cache_size;
 	enum log_level log_level;
-	char *fsname;  /* owned, NULL: "faissfs:STORE" */
-	char *subtype; /* owned, NULL: "faissfs" */
+	char *fsname;	   /* owned, NULL: "faissfs:STORE" */
+	char *subtype;	   /* owned, NULL: "faissfs" */
+	char *kernel_opts; /* owned, NULL or generic mount flags: "noexec,noatime" */
 };
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").

@@ -59,8 +59,7 @@ void mnt_usage(void)
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
 	       "  -o ro              accepted: the mount is always read-only\n"
-	       "  -o noexec, exec, noatime, nodiratime, relatime, norelatime, strictatime,\n"
-	       "     lazytime, nolazytime, sync, async, dirsync\n"
+	       "  -o noexec, exec, noatime, sync, async, dirsync\n"
 	       "                     generic mount flags, passed to the kernel (nosuid and\n"
 	       "                     nodev are always set and accepted)\n"
 	       "\n"
@@ -158,12 +157,6 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	FUSE_OPT_KEY("noexec", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("exec", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("noatime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("nodiratime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("relatime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("norelatime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("strictatime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("lazytime", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("nolazytime", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("sync", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("async", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("dirsync", MNT_KEY_KERNEL),
