@@ -4,6 +4,7 @@
  * tools/cmd_*.c over the store API.  Exit codes: 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +24,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "mount", mnt_main, "STORE MOUNTPOINT [-f] [-o OPT,...]",
-	  "serve STORE as a filesystem at MOUNTPOINT" },
-	{ "init", cmd_init, "STORE [--chunk-size N] [--level N]", "create an empty store" },
-	{ "import", cmd_import, "SRC STORE [--chunk-size N] [--level N] [--threads N]",
-	  "copy a FAISSx data dir into a store (creates it if needed)" },
-	{ "export", cmd_export, "STORE DST", "write the store's files back out, byte-identical" },
-	{ "verify", cmd_verify, "STORE [--deep] [--repair] [--json]",
-	  "check every object and chunk of a store; quarantine damaged ones" },
-	{ "inspect", cmd_inspect, "FILE... [--chunks]",
-	  "show an object's header, FAISS info and chunk table" },
+	{"mount", mnt_main, "STORE MOUNTPOINT [-f] [-o OPT,...]",
+	 "serve STORE as a filesystem at MOUNTPOINT"},
+	{"init", cmd_init, "STORE [--chunk-size N] [--level N]", "create an empty store"},
+	{"import", cmd_import, "SRC STORE [--chunk-size N] [--level N] [--threads N]",
+	 "copy a FAISSx data dir into a store (creates it if needed)"},
+	{"export", cmd_export, "STORE DST", "write the store's files back out, byte-identical"},
+	{"verify", cmd_verify, "STORE [--deep] [--repair] [--json]",
+	 "check every object and chunk of a store; quarantine damaged ones"},
+	{"inspect", cmd_inspect, "FILE... [--chunks]",
+	 "show an object's header, FAISS info and chunk table"},
 };
 
 static void usage(FILE *f)
@@ -41,9 +42,11 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n           %s\n", commands[i].name, commands[i].args,
 			commands[i].help);
-	fprintf(f, "\n  faissfs <command> --help   options of one command\n"
-		   "  faissfs --version\n\n"
-		   "exit codes: 0 success, 1 failure (the message says what to do), 2 usage error\n");
+	fprintf(f,
+		"\n  faissfs <command> --help   options of one command (or: faissfs help "
+		"<command>)\n"
+		"  faissfs [<command>] --version\n\n"
+		"exit codes: 0 success, 1 failure (the message says what to do), 2 usage error\n");
 }
 
 int cmd_parse_size(const char *s, unsigned long long *out)
@@ -56,11 +59,28 @@ int cmd_parse_size(const char *s, unsigned long long *out)
 	if (errno || end == s || s[0] == '-')
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	case 't': case 'T': v <<= 40; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		v <<= 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end == 'i' && end[1] == 'B')
 		end += 2;
@@ -72,23 +92,44 @@ int cmd_parse_size(const char *s, unsigned long long *out)
 	return 0;
 }
 
+/* True if @argv (a subcommand's arguments) asks for the version: "--version"
+ * before any "--".  Every subcommand answers it the same way. */
+static bool wants_version(int argc, char *argv[])
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--version"))
+			return true;
+	return false;
+}
+
+static int version(void)
+{
+	printf("faissfs %s (store format 1.0)\n", FAISSFS_VERSION);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "help") && argc == 3) {
+		/* `faissfs help CMD` is `faissfs CMD --help` */
+		argv[1] = argv[2];
+		argv[2] = "--help";
+	} else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+		   !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		printf("faissfs %s (store format 1.0)\n", FAISSFS_VERSION);
-		return 0;
-	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))
+		return version();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+			return wants_version(argc - 1, argv + 1)
+				       ? version()
+				       : commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "faissfs: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
