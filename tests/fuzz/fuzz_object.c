@@ -13,6 +13,7 @@
  *   cp -r tests/data/corrupt /tmp/fz && /tmp/fuzz_object -max_total_time=60 /tmp/fz
  *
  * The corrupt corpus is a good seed (copy it: libFuzzer adds files to the dir).
+ * -DFAISSFS_FUZZ=ON builds it (tests/fuzz/CMakeLists.txt); scripts/fuzz.sh runs it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,7 @@
 #include "util/log.h"
 
 /* Makes the checksums of @p right, so the fuzzer reaches the checks behind them. */
-static void fix_checksums(uint8_t *p, size_t size)
+static void obj_fix_checksums(uint8_t *p, size_t size)
 {
 	uint64_t toff;
 	uint32_t tsize;
@@ -42,9 +43,13 @@ static void fix_checksums(uint8_t *p, size_t size)
 	fmt_put64(p + 56, XXH3_64bits(p, 56));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#ifndef FUZZ_ENTRY
+#define FUZZ_ENTRY LLVMFuzzerTestOneInput
+#endif
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int FUZZ_ENTRY(const uint8_t *data, size_t size);
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
 	static struct store_dctx *dc;
 	static uint8_t *buf;
@@ -65,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		goto out;
 	memcpy(copy, data, size);
-	fix_checksums(copy, size);
+	obj_fix_checksums(copy, size);
 	if (size && write(fd, copy, size) != (ssize_t)size) {
 		free(copy);
 		goto out;
@@ -75,8 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (store_object_open_fd(fd, "fuzz", &o) == 0) {
 		const struct store_object_info *info = store_object_info(o);
 
+		uint64_t end = info->size < (1u << 20) ? info->size : (1u << 20);
+
 		for (uint64_t i = 0; i < info->nchunks && i < 64; i++)
 			store_object_read_chunk(o, i, dc, buf);
+		/* The read path as tools use it: unaligned pieces across chunks. */
+		for (uint64_t off = 0; off < end; off += 12345)
+			store_object_pread(o, dc, buf, 20000, off);
+		store_object_pread(o, dc, buf, 1, info->size);
 		store_object_free(o);
 	}
 out:
