@@ -38,7 +38,7 @@ Look around:
   getfattr -d $demo/mnt/tenant-a/products/index.faiss
                                     FAISS type, d, ntotal, stored bytes, chunks
   /usr/bin/python3 -c 'import faiss; ix = faiss.read_index("$demo/mnt/tenant-a/products/index.faiss", faiss.IO_FLAG_MMAP); print(ix, ix.ntotal)'
-  build/faissfs inspect $demo/store/tenant-a/products/index.faiss
+  $top/build/faissfs inspect $demo/store/tenant-a/products/index.faiss
                                     the object's header and chunk table
 
 Unmount with:  fusermount3 -u $demo/mnt
