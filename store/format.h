@@ -13,8 +13,9 @@
  * header prefix (skippable-frame magic + "FFSOBJ1") is an object; any other
  * regular file is a plain file, served as it is.
  *
- * An object is a valid sequence of zstd frames, so `zstd -d < object` prints the
- * logical file:
+ * An object is a valid sequence of zstd frames, so `zstd -d < object` decodes;
+ * it prints the logical file when no chunk is filtered (FMT_OBJ_INCOMPAT_FILTER
+ * clear), else filtered chunks come out in their plane order (use faissfs export):
  *   [header: skippable frame, 64 bytes]
  *   [chunk 0 frame] [chunk 1 frame] ...   one zstd frame per chunk (see kinds)
  *   [trailer: skippable frame: MessagePack map + 8-byte XXH3-64 of the map]
@@ -27,7 +28,7 @@
 #include <string.h>
 
 #define FMT_VERSION_MAJOR 1
-#define FMT_VERSION_MINOR 0
+#define FMT_VERSION_MINOR 1 /* 1.1: byte-plane chunk filters */
 
 /* --- superblock: STORE/.faissfs/superblock ----------------------------------- */
 
@@ -80,12 +81,14 @@ struct fmt_object_header {
 };
 static_assert(sizeof(struct fmt_object_header) == FMT_OBJ_HEADER_SIZE, "header is 64 bytes");
 
-#define FMT_OBJ_INCOMPAT_KNOWN 0u
+/* Incompatible object features: a reader refuses an object with a bit it does not know. */
+#define FMT_OBJ_INCOMPAT_FILTER 0x1u /* some chunk has filter != 0 (format 1.1) */
+#define FMT_OBJ_INCOMPAT_KNOWN	FMT_OBJ_INCOMPAT_FILTER
 
 #define FMT_CHUNK_MIN	  (4u * 1024)	      /* 4 KiB */
 #define FMT_CHUNK_MAX	  (16u * 1024 * 1024) /* 16 MiB */
 #define FMT_CHUNK_DEFAULT (256u * 1024)	      /* chosen by bench/chunk_sweep.sh, see README */
-#define FMT_LEVEL_DEFAULT 3
+#define FMT_LEVEL_DEFAULT 1 /* with the filter, 1 beats 3 on floats: bench/bench_compress */
 
 /* --- trailer --------------------------------------------------------------------
  * [u32 FMT_SKIPPABLE_MAGIC_TRAILER][u32 frame size = map bytes + 8]
@@ -113,12 +116,27 @@ struct fmt_chunk_rec {
 	uint64_t offset;     /*  0 offset of the chunk's zstd frame in the object */
 	uint32_t stored_len; /*  8 bytes of that frame */
 	uint8_t kind;	     /* 12 enum fmt_chunk_kind */
-	uint8_t filter;	     /* 13 0 = none (v1 knows no other) */
+	uint8_t filter;	     /* 13 enum fmt_filter; != 0 only on ZSTD chunks */
 	uint16_t reserved;   /* 14 zero */
 	uint64_t hash;	     /* 16 XXH3-64 of the chunk's logical bytes */
 };
 static_assert(sizeof(struct fmt_chunk_rec) == 24, "chunk record is 24 bytes on disk");
 #define FMT_CHUNK_REC_SIZE 24u
+
+/* Chunk filters (format 1.1).  A filtered chunk's zstd frame decodes to the
+ * chunk's bytes rearranged; the reader undoes that.  PLANES4_Pn: the chunk is
+ * read as 4-byte values whose first whole one starts at byte n (the phase) and
+ * the frame decodes to
+ *   [n head bytes][byte 0 of every value][byte 1 ...][byte 2 ...][byte 3 ...][tail]
+ * with v = (len - n) / 4 values (n = len when len < n) and the tail the
+ * (len - n) % 4 bytes after the last whole value.  An object with any filtered
+ * chunk sets FMT_OBJ_INCOMPAT_FILTER. */
+enum fmt_filter {
+	FMT_FILTER_NONE = 0,
+	FMT_FILTER_PLANES4_P0 = 1, /* phase 0 .. 3: ids 1 .. 4 */
+	FMT_FILTER_PLANES4_P3 = 4,
+};
+#define FMT_FILTER_MAX FMT_FILTER_PLANES4_P3
 
 /* --- little-endian helpers --------------------------------------------------- */
 

@@ -291,11 +291,26 @@ static int check_recs(const struct store_meta *m, const struct fmt_object_header
 	for (uint64_t i = 0; i < m->nchunks; i++) {
 		const struct fmt_chunk_rec *r = &m->recs[i];
 
-		if (r->filter != 0) {
+		if (r->filter > FMT_FILTER_MAX) {
 			log_error("object %s: chunk %" PRIu64 " uses filter %u, unknown to this "
 				  "faissfs: upgrade faissfs",
 				  logname, i, r->filter);
 			return -EPROTONOSUPPORT;
+		}
+		/* A filter only on a compressed frame, and only in an object that
+		 * announces filters (so that readers without them refuse it). */
+		if (r->filter != FMT_FILTER_NONE &&
+		    (r->kind != FMT_CHUNK_ZSTD ||
+		     !(h->feature_incompat & FMT_OBJ_INCOMPAT_FILTER))) {
+			log_error("object %s: chunk %" PRIu64
+				  " has filter %u on a %s chunk%s - the "
+				  "stored data is corrupt; " CORRUPT_HINT,
+				  logname, i, r->filter,
+				  r->kind == FMT_CHUNK_ZSTD ? "zstd" : "non-zstd",
+				  h->feature_incompat & FMT_OBJ_INCOMPAT_FILTER
+					  ? ""
+					  : " in an object without the filter feature bit");
+			return -EUCLEAN;
 		}
 		if (r->kind > FMT_CHUNK_ZSTD || r->stored_len == 0 ||
 		    r->offset < FMT_OBJ_HEADER_SIZE || r->offset > h->trailer_offset ||

@@ -21,7 +21,8 @@
 #define CORRUPT_HINT "restore the file from its source or re-import it"
 
 void store_header_build(uint8_t out[FMT_OBJ_HEADER_SIZE], uint32_t chunk_size,
-			uint64_t logical_size, uint64_t trailer_offset, uint32_t trailer_size)
+			uint64_t logical_size, uint64_t trailer_offset, uint32_t trailer_size,
+			uint32_t incompat)
 {
 	memset(out, 0, FMT_OBJ_HEADER_SIZE);
 	fmt_put32(out, FMT_SKIPPABLE_MAGIC_HEADER);
@@ -29,7 +30,7 @@ void store_header_build(uint8_t out[FMT_OBJ_HEADER_SIZE], uint32_t chunk_size,
 	memcpy(out + 8, FMT_OBJ_MAGIC, 8);
 	fmt_put16(out + 16, FMT_VERSION_MAJOR);
 	fmt_put16(out + 18, FMT_VERSION_MINOR);
-	fmt_put32(out + 20, 0);
+	fmt_put32(out + 20, incompat);
 	fmt_put32(out + 24, chunk_size);
 	fmt_put64(out + 32, logical_size);
 	fmt_put64(out + 40, trailer_offset);
@@ -318,7 +319,7 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 			    void *dst)
 {
 	const struct fmt_chunk_rec *r;
-	size_t len, got;
+	size_t len;
 	const char *bad;
 	int ret;
 
@@ -344,17 +345,12 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 		bad = "the file is truncated";
 		goto bad;
 	}
-	got = ZSTD_decompressDCtx(dc->zd, dst, len, dc->rbuf, r->stored_len);
-	if (ZSTD_isError(got)) {
-		if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
-			return -ENOMEM;
-		bad = "not a valid zstd frame";
+	/* The filter was checked at open: only -EUCLEAN and -ENOMEM come back. */
+	ret = store_chunk_decode(dc, r->filter, dc->rbuf, r->stored_len, dst, len, &bad);
+	if (ret == -EUCLEAN)
 		goto bad;
-	}
-	if (got != len) {
-		bad = "decodes to the wrong length";
-		goto bad;
-	}
+	if (ret)
+		return ret;
 	if (XXH3_64bits(dst, len) != r->hash) {
 		bad = "checksum mismatch";
 		goto bad;

@@ -36,10 +36,11 @@ struct store_writer {
 	uint8_t *recs; /* nchunks * 24 bytes, on-disk form */
 	size_t recs_cap;
 	uint64_t nchunks;
-	bool short_chunk; /* a chunk shorter than chunk_size came: it must be the last */
-	bool used_write;  /* fed by store_writer_write() */
-	bool used_append; /* fed by store_writer_append_chunk() */
-	int err;	  /* first error; the writer is dead after one */
+	uint32_t incompat; /* FMT_OBJ_INCOMPAT_* the chunks so far need */
+	bool short_chunk;  /* a chunk shorter than chunk_size came: it must be the last */
+	bool used_write;   /* fed by store_writer_write() */
+	bool used_append;  /* fed by store_writer_append_chunk() */
+	int err;	   /* first error; the writer is dead after one */
 	uint8_t head[HEAD_SIZE];
 	size_t head_len;
 	/* store_writer_write() state */
@@ -198,7 +199,8 @@ static int append_chunk(struct store_writer *w, const struct store_chunk *c)
 	if (w->err)
 		return w->err;
 	if (c->logical_len == 0 || c->logical_len > w->p.chunk_size || w->short_chunk ||
-	    c->kind > FMT_CHUNK_ZSTD || c->stored_len == 0)
+	    c->kind > FMT_CHUNK_ZSTD || c->stored_len == 0 || c->filter > FMT_FILTER_MAX ||
+	    (c->filter && c->kind != FMT_CHUNK_ZSTD))
 		return -EINVAL;
 	need = (w->nchunks + 1) * FMT_CHUNK_REC_SIZE;
 	if (w->recs_cap < need) {
@@ -211,6 +213,7 @@ static int append_chunk(struct store_writer *w, const struct store_chunk *c)
 	r.offset = w->file_off;
 	r.stored_len = c->stored_len;
 	r.kind = c->kind;
+	r.filter = c->filter;
 	r.hash = c->hash;
 	ret = append_bytes(w, c->data, c->stored_len);
 	if (ret)
@@ -219,6 +222,8 @@ static int append_chunk(struct store_writer *w, const struct store_chunk *c)
 	w->nchunks++;
 	w->size += c->logical_len;
 	w->stored += c->stored_len;
+	if (c->filter)
+		w->incompat |= FMT_OBJ_INCOMPAT_FILTER;
 	if (c->logical_len < w->p.chunk_size)
 		w->short_chunk = true;
 	return 0;
@@ -333,7 +338,7 @@ static int writer_finish_file(struct store_writer *w, bool meta, mode_t mode,
 		ret = wbuf_flush(w);
 	if (ret)
 		return ret;
-	store_header_build(hdr, w->p.chunk_size, w->size, toff, (uint32_t)tlen);
+	store_header_build(hdr, w->p.chunk_size, w->size, toff, (uint32_t)tlen, w->incompat);
 	ret = pwrite_full(w->fd, hdr, sizeof(hdr), 0);
 	if (!ret && meta)
 		ret = set_mode_time(w->fd, mode, mtime);

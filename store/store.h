@@ -171,12 +171,14 @@ struct store_chunk {
 	size_t cap;    /* allocated bytes of data */
 	uint32_t stored_len;
 	uint32_t logical_len;
-	uint8_t kind;  /* enum fmt_chunk_kind */
-	uint64_t hash; /* XXH3-64 of the logical bytes */
+	uint8_t kind;	/* enum fmt_chunk_kind */
+	uint8_t filter; /* enum fmt_filter (ZSTD chunks only) */
+	uint64_t hash;	/* XXH3-64 of the logical bytes */
 };
 
-/* Encodes @len logical bytes (1..chunk_size): hole if all zero; zstd at @level if
- * that saves at least 1/8, else a raw frame.  Pure: thread-safe for distinct @cc.
+/* Encodes @len logical bytes (1..chunk_size): hole if all zero; zstd at @level,
+ * with or without a byte-plane filter, whichever is smaller, if that saves at
+ * least 1/8; else a raw frame.  Pure: thread-safe for distinct @cc.
  * Returns 0, -ENOMEM, or -EINVAL. */
 int store_chunk_encode(struct store_cctx *cc, const void *in, size_t len, int level,
 		       struct store_chunk *out);

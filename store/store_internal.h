@@ -29,11 +29,25 @@ struct store_dctx {
 	size_t rcap;
 	uint8_t *lbuf; /* logical bytes of one chunk (partial reads) */
 	size_t lcap;
+	uint8_t *fbuf; /* a filtered chunk's bytes before store_planes4_join() */
+	size_t fcap;
+};
+
+/* Which filters store_chunk_encode() tries besides none. */
+enum store_filter_search {
+	STORE_FILTERS_GUESS = 0, /* byte planes at the phase store_planes4_guess() picks */
+	STORE_FILTERS_OFF,	 /* no filter (what format 1.0 writers did) */
+	STORE_FILTERS_ALL,	 /* byte planes at each of the 4 phases (4x the work) */
 };
 
 struct store_cctx {
 	ZSTD_CCtx *zc;
 	int level; /* level currently set on zc, 0 = none yet */
+	enum store_filter_search search;
+	uint8_t *fbuf; /* the chunk split into planes */
+	size_t fcap;
+	uint8_t *zbuf; /* a candidate frame */
+	size_t zcap;
 };
 
 /* The decoded trailer, what the object reader keeps in memory. */
@@ -71,9 +85,11 @@ size_t store_raw_frame_build(uint8_t *dst, const void *src, size_t len);
 size_t store_hole_frame_size(size_t len);
 size_t store_hole_frame_build(uint8_t *dst, size_t len);
 
-/* Builds the 64-byte object header (checksum included). */
+/* Builds the 64-byte object header (checksum included) with the incompatible
+ * feature bits @incompat (FMT_OBJ_INCOMPAT_*). */
 void store_header_build(uint8_t out[FMT_OBJ_HEADER_SIZE], uint32_t chunk_size,
-			uint64_t logical_size, uint64_t trailer_offset, uint32_t trailer_size);
+			uint64_t logical_size, uint64_t trailer_offset, uint32_t trailer_size,
+			uint32_t incompat);
 
 /* Checks a 64-byte object header (@n bytes were read) of a file of @file_size
  * bytes and decodes it into @h.  Returns 0, -EUCLEAN or -EPROTONOSUPPORT (logged
@@ -108,5 +124,43 @@ static inline uint64_t store_nchunks(uint64_t size, uint32_t chunk_size)
 
 /* True if @len bytes at @p are all zero. */
 bool store_is_zero(const void *p, size_t len);
+
+/* --- filters (filter.c) --------------------------------------------------------- */
+
+/* Where the pieces of a PLANES4 filtered chunk lie (format.h): @head bytes, then
+ * 4 planes of @nval bytes, then @tail bytes; head + 4 * nval + tail == len. */
+struct store_planes4 {
+	size_t head, nval, tail;
+};
+void store_planes4_layout(size_t len, unsigned phase, struct store_planes4 *pl);
+
+/* Splits @len bytes of @in into @out (@len bytes, not overlapping @in) in the
+ * PLANES4 order for @phase (0..3). */
+void store_planes4_split(const uint8_t *in, size_t len, unsigned phase, uint8_t *out);
+
+/* The inverse of store_planes4_split(): @in (split order) back into @out. */
+void store_planes4_join(const uint8_t *in, size_t len, unsigned phase, uint8_t *out);
+
+/* The phase (0..3) at which 4-byte values most likely start in @in: the byte
+ * position mod 4 whose bytes repeat most is taken as the values' top byte (the
+ * float exponent, the high byte of small integers).  One pass, no allocation. */
+unsigned store_planes4_guess(const uint8_t *in, size_t len);
+
+/* Sets which filters store_chunk_encode() tries on @cc (default GUESS). */
+void store_cctx_set_filters(struct store_cctx *cc, enum store_filter_search search);
+
+/* Encodes @len bytes of @in as a ZSTD chunk with filter @filter (enum fmt_filter)
+ * whatever it saves (tests and the fuzz target; the writer uses
+ * store_chunk_encode()).  Returns 0, -EINVAL or -ENOMEM. */
+int store_chunk_encode_filter(struct store_cctx *cc, const void *in, size_t len, int level,
+			      unsigned filter, struct store_chunk *out);
+
+/* Decodes one stored frame (@src, @slen bytes) of a non-HOLE chunk with filter
+ * @filter into @dst, which takes exactly @len logical bytes.  The hash is not
+ * checked here.  Returns 0; -EUCLEAN with *bad set to what is wrong (the caller
+ * logs it with the file, chunk and offset); -EPROTONOSUPPORT unknown filter;
+ * -ENOMEM.  On error @dst holds garbage. */
+int store_chunk_decode(struct store_dctx *dc, unsigned filter, const void *src, size_t slen,
+		       void *dst, size_t len, const char **bad);
 
 #endif

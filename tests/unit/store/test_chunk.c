@@ -1,5 +1,7 @@
 /* test_chunk.c - store_chunk_encode(): every kind at every chunk size decodes
- * with plain zstd to the same bytes, with the right kind, length and hash. */
+ * with plain zstd to the same bytes (to the byte planes for a filtered chunk),
+ * with the right kind, length and hash, and with store_chunk_decode() to the
+ * same bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <zstd.h>
 
 #include "store_test.h"
+#include "store_internal.h"
 
 enum fill { FILL_ZERO, FILL_TEXT, FILL_RANDOM, FILL_MIXED };
 
@@ -34,8 +37,12 @@ static void fill(uint8_t *buf, size_t len, enum fill f, uint64_t seed)
 static void round_trip(struct store_cctx *cc, struct store_chunk *c, uint8_t *in, uint8_t *out,
 		       size_t len, enum fill f, int level)
 {
+	struct store_dctx *dc = store_dctx_new();
+	const char *bad = NULL;
+	uint8_t *split = NULL;
 	size_t r;
 
+	assert_non_null(dc);
 	fill(in, len, f, len * 31 + (size_t)f);
 	assert_int_equal(store_chunk_encode(cc, in, len, level, c), 0);
 	assert_int_equal(c->logical_len, len);
@@ -49,6 +56,9 @@ static void round_trip(struct store_cctx *cc, struct store_chunk *c, uint8_t *in
 		assert_int_equal(c->kind, FMT_CHUNK_ZSTD);
 	if (c->kind == FMT_CHUNK_ZSTD)
 		assert_true(c->stored_len <= len - len / 8);
+	if (c->kind != FMT_CHUNK_ZSTD)
+		assert_int_equal(c->filter, FMT_FILTER_NONE);
+	assert_true(c->filter <= FMT_FILTER_MAX);
 	/* One frame, with its content size, exactly @len bytes. */
 	assert_int_equal(ZSTD_findFrameCompressedSize(c->data, c->stored_len), c->stored_len);
 	assert_true(ZSTD_getFrameContentSize(c->data, c->stored_len) == len);
@@ -56,7 +66,22 @@ static void round_trip(struct store_cctx *cc, struct store_chunk *c, uint8_t *in
 	r = ZSTD_decompress(out, len, c->data, c->stored_len);
 	assert_false(ZSTD_isError(r));
 	assert_int_equal(r, len);
-	assert_memory_equal(in, out, len);
+	if (c->filter) {
+		split = malloc(len);
+		assert_non_null(split);
+		store_planes4_split(in, len, c->filter - FMT_FILTER_PLANES4_P0, split);
+		assert_memory_equal(split, out, len);
+		free(split);
+	} else {
+		assert_memory_equal(in, out, len);
+	}
+	if (c->kind != FMT_CHUNK_HOLE) {
+		memset(out, 0x55, len);
+		assert_int_equal(
+			store_chunk_decode(dc, c->filter, c->data, c->stored_len, out, len, &bad), 0);
+		assert_memory_equal(in, out, len);
+	}
+	store_dctx_free(dc);
 }
 
 static void test_every_kind_every_chunk_size(void **state)

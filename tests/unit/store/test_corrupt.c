@@ -297,13 +297,56 @@ static void c_record_in_header(struct obj *o)
 	m.recs[0].offset = 10;
 	put_meta(o, &m, NCHUNKS);
 }
+static void set_filter_bit(struct obj *o)
+{
+	fmt_put32(o->b + 20, FMT_OBJ_INCOMPAT_FILTER);
+	fix_header_sum(o);
+}
 static void c_unknown_filter(struct obj *o)
 {
 	struct store_meta m;
 
 	base_meta(&m);
-	m.recs[2].filter = 1;
+	m.recs[0].filter = FMT_FILTER_MAX + 1;
 	put_meta(o, &m, NCHUNKS);
+	set_filter_bit(o);
+}
+static void c_filter_without_feature(struct obj *o)
+{
+	struct store_meta m;
+
+	base_meta(&m);
+	m.recs[0].filter = FMT_FILTER_PLANES4_P0;
+	put_meta(o, &m, NCHUNKS);
+}
+static void c_filter_on_raw(struct obj *o)
+{
+	struct store_meta m;
+
+	base_meta(&m);
+	m.recs[1].filter = FMT_FILTER_PLANES4_P0;
+	put_meta(o, &m, NCHUNKS);
+	set_filter_bit(o);
+}
+static void c_filter_on_hole(struct obj *o)
+{
+	struct store_meta m;
+
+	base_meta(&m);
+	m.recs[2].filter = FMT_FILTER_PLANES4_P3;
+	put_meta(o, &m, NCHUNKS);
+	set_filter_bit(o);
+}
+/* A filter the frame was not written with: the bytes come out shuffled and the
+ * hash of the logical bytes catches it. */
+static void c_filter_wrong(struct obj *o)
+{
+	struct store_meta m;
+
+	base_meta(&m);
+	m.recs[3].filter = FMT_FILTER_PLANES4_P0 + 2;
+	put_meta(o, &m, NCHUNKS);
+	set_filter_bit(o);
 }
 static void c_unknown_kind(struct obj *o)
 {
@@ -364,6 +407,10 @@ static const struct corrupt_case {
 	{"record_past_trailer", c_record_past_trailer, BAD},
 	{"record_in_header", c_record_in_header, BAD},
 	{"unknown_filter", c_unknown_filter, NEW},
+	{"filter_without_feature", c_filter_without_feature, BAD},
+	{"filter_on_raw", c_filter_on_raw, BAD},
+	{"filter_on_hole", c_filter_on_hole, BAD},
+	{"filter_wrong", c_filter_wrong, OK, {OK, OK, OK, BAD}},
 	{"unknown_kind", c_unknown_kind, BAD},
 	{"stored_mismatch", c_stored_mismatch, BAD},
 	{"chunk_marked_hole", c_chunk_marked_hole, BAD},
@@ -424,6 +471,8 @@ static void test_base_is_good(void **state)
 	assert_int_equal(m.recs[1].kind, FMT_CHUNK_RAW);
 	assert_int_equal(m.recs[2].kind, FMT_CHUNK_HOLE);
 	assert_int_equal(m.recs[3].kind, FMT_CHUNK_ZSTD);
+	for (int i = 0; i < NCHUNKS; i++)
+		assert_int_equal(m.recs[i].filter, FMT_FILTER_NONE);
 	free(m.recs);
 }
 
