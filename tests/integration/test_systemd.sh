@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# test_systemd.sh - the template unit packaging/systemd/faissfs@.service.
+#
+# 1. `systemd-analyze verify` of an instance, offline: systemd is not PID 1 here,
+#    so the check runs with --root on a scratch root holding this machine's
+#    system units, the unit under test and the faissfs binary at /usr/bin.
+#    verify exits 0 even on some parse errors, so its output must be empty too.
+# 2. The unit's own ExecStart line, run as systemd would run it (instance and
+#    environment substituted, NOTIFY_SOCKET set): READY=1 must come once the
+#    filesystem is mounted, SIGTERM (systemd's stop) must unmount and exit 0
+#    after STOPPING=1, and a failure must exit non-zero (so Restart=on-failure
+#    applies) without READY=1.
+. "$(dirname "$0")/lib.sh"
+
+unit=$IT_DIR/../../packaging/systemd/faissfs@.service
+[ -f "$unit" ] || fail "$unit is missing"
+
+say "systemd-analyze verify (offline, scratch root)"
+if ! command -v systemd-analyze >/dev/null || [ ! -d /lib/systemd/system ]; then
+	skip "systemd-analyze or /lib/systemd/system missing (package systemd)"
+else
+	root=$T/root
+	mkdir -p "$root/lib/systemd" "$root/usr/bin" "$root/bin"
+	cp -a /lib/systemd/system "$root/lib/systemd/"
+	cp "$unit" "$root/lib/systemd/system/"
+	cp "$FAISSFS" "$root/usr/bin/faissfs"
+	cp "$(command -v fusermount3)" "$root/bin/fusermount3"
+	rc=0
+	systemd-analyze verify --man=no --root="$root" faissfs@srv-faissx-data.service \
+		>"$T/verify.txt" 2>&1 || rc=$?
+	if [ "$rc" != 0 ] || [ -s "$T/verify.txt" ]; then
+		sed 's/^/   verify: /' "$T/verify.txt" >&2
+		fail "systemd-analyze verify: exit $rc, output above"
+	fi
+	ok "faissfs@srv-faissx-data.service verifies cleanly"
+fi
+
+grep -qx 'Type=notify' "$unit" || fail "the unit is not Type=notify"
+grep -qx 'Restart=on-failure' "$unit" || fail "the unit does not restart on failure"
+ok "Type=notify, Restart=on-failure"
+
+src=$T/src
+store=$T/store
+mnt=$T/srv/faissx/data
+mkdir -p "$src/acme/idx" "$mnt"
+echo '{"name": "idx"}' >"$src/acme/idx/metadata.json"
+"$FAISSFS" import "$src" "$store" --no-progress >/dev/null || fail "faissfs import failed"
+
+# exec_start STORE MNT OPTIONS: the unit's ExecStart with %f, ${STORE} and
+# $OPTIONS substituted, one word per line (the unit uses no quoting).
+exec_start() {
+	local line
+	line=$(sed -n 's/^ExecStart=//p' "$unit")
+	line=${line//%f/$2}
+	line=${line//'${STORE}'/$1}
+	line=${line//'$OPTIONS'/$3}
+	line=${line//\/usr\/bin\/faissfs/$FAISSFS}
+	printf '%s\n' $line
+}
+
+# run_notify MNT CMD...: runs CMD with NOTIFY_SOCKET; prints READY / MOUNTED /
+# STOPPING / EXIT <status> lines as they happen; stops CMD with SIGTERM once ready.
+run_notify() {
+	"$PYTHON" - "$T/notify.sock" "$@" <<'PY'
+import os, signal, socket, subprocess, sys
+sock_path, mnt, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+if os.path.exists(sock_path):
+    os.unlink(sock_path)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sock_path)
+s.settimeout(0.2)
+waited = 0.0
+p = subprocess.Popen(cmd, env=dict(os.environ, NOTIFY_SOCKET=sock_path))
+def mounted():
+    with open("/proc/self/mountinfo") as f:
+        return any(l.split()[4] == mnt for l in f)
+ready = False
+while True:
+    try:
+        msg = s.recv(4096).decode()
+    except socket.timeout:
+        waited += 0.2
+        if p.poll() is not None:
+            break
+        if waited > 30:
+            print("TIMEOUT"); p.kill(); break
+        continue
+    if "READY=1" in msg.split("\n"):
+        print("READY"); ready = True
+        print("MOUNTED" if mounted() else "NOT-MOUNTED")
+        sys.stdout.flush()
+        os.listdir(mnt)
+        p.send_signal(signal.SIGTERM)
+    if "STOPPING=1" in msg.split("\n"):
+        print("STOPPING"); break
+    if p.poll() is not None:
+        break
+rc = p.wait(timeout=30)
+print("EXIT", rc)
+print("STILL-MOUNTED" if mounted() else "UNMOUNTED")
+PY
+}
+
+say "ExecStart under a notify socket: READY=1 when mounted, SIGTERM stops cleanly"
+mapfile -t cmd < <(exec_start "$store" "$mnt" "-o cache_size=64M")
+_mounts+=("$mnt")
+out=$(run_notify "$mnt" "${cmd[@]}" 2>"$T/daemon.log" | tr '\n' ' ')
+want="READY MOUNTED STOPPING EXIT 0 UNMOUNTED "
+if [ "$out" != "$want" ]; then
+	sed 's/^/   daemon: /' "$T/daemon.log" >&2
+	fail "got '$out', expected '$want'"
+fi
+ok "$out"
+
+say "a failing start exits non-zero without READY=1 (Restart=on-failure applies)"
+mapfile -t cmd < <(exec_start "$src" "$mnt" "")
+out=$(run_notify "$mnt" "${cmd[@]}" 2>"$T/daemon.log" | tr '\n' ' ')
+case $out in
+"EXIT 0 "* | *READY*) fail "a mount of a non-store: '$out'" ;;
+"EXIT "*) ok "$out" ;;
+*) fail "unexpected: '$out'" ;;
+esac
