@@ -28,6 +28,7 @@ pkgs=(
 	libcmocka-dev
 	libfaiss-dev libopenblas0 python3-faiss python3-numpy
 	squashfuse squashfs-tools fio attr bc util-linux libxxhash-dev
+	clang libclang-rt-14-dev
 	libsystemd-dev debhelper lintian
 )
 if [ "${FAISSFS_SKIP_APT:-0}" != 1 ]; then

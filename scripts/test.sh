@@ -34,4 +34,7 @@ tsan_targets=$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: 
 cmake --build build-tsan -j"$jobs" --target $tsan_targets
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -L cache
 
+echo "== fuzz targets, ${FAISSFS_FUZZ_SECONDS:-20} s each (clang, ASan+UBSan)"
+bash scripts/fuzz.sh "${FAISSFS_FUZZ_SECONDS:-20}"
+
 echo "== all tests passed"
