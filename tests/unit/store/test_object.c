@@ -1,6 +1,7 @@
 /* test_object.c - objects written with store_writer_* read back identically:
  * sizes around chunk boundaries, random preads, whole-file zstd decoding,
- * append_chunk, finish/publish/discard, replacement, modes and mtimes. */
+ * append_chunk, filtered chunks and their feature bit, finish/publish/discard,
+ * replacement, modes and mtimes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <zstd.h>
 
 #include "store_test.h"
+#include "store_internal.h"
 
 struct fx {
 	char *dir;
@@ -89,12 +91,15 @@ static void check_object(struct fx *fx, const char *name, const uint8_t *data, s
 	assert_int_equal(store_object_read_chunk(o, info->nchunks, fx->dc, buf), -EINVAL);
 	store_object_free(o);
 
-	/* The object is a valid zstd stream of the logical bytes. */
+	/* The object is a valid zstd stream of the logical bytes, or of the filtered
+	 * bytes when the header says some chunk is filtered. */
 	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
 	file = t_read_file(path, &flen);
 	assert_non_null(file);
 	assert_true(ZSTD_decompress(buf, len + 100, file, flen) == len);
-	assert_memory_equal(buf, data, len);
+	if (!(fmt_get32(file + 20) & FMT_OBJ_INCOMPAT_FILTER))
+		assert_memory_equal(buf, data, len);
+	assert_int_equal(fmt_get16(file + 18), FMT_VERSION_MINOR);
 	free(file);
 
 	fd = open(path, O_RDONLY);
@@ -214,6 +219,55 @@ static void test_append_chunk(void **state)
 	store_chunk_release(&c);
 	store_cctx_free(cc);
 	free(data);
+}
+
+/* Float32 vectors starting at byte 45, as in an IndexFlat file. */
+static void fill_floats(uint8_t *p, size_t len, uint64_t seed)
+{
+	t_fill_text(p, len < 45 ? len : 45, seed);
+	for (size_t off = 45; off + 4 <= len; off += 4) {
+		float f = (float)((int64_t)(t_rand_next(&seed) % 2001) - 1000) / 8192.0f;
+
+		memcpy(p + off, &f, 4);
+	}
+	if (len > 45)
+		memset(p + len - (len - 45) % 4, 0x7f, (len - 45) % 4);
+}
+
+/* Float data gets filtered chunks and the feature bit; the writer's choice reads
+ * back through every path; text alone keeps the bit clear (checked by
+ * check_object's zstd decoding in the other tests). */
+static void test_filtered_object(void **state)
+{
+	struct fx *fx = *state;
+	uint32_t css[] = {4096, 65536, 262144};
+
+	for (size_t c = 0; c < 3; c++) {
+		uint32_t cs = css[c];
+		struct store_params p = {.chunk_size = cs, .level = 1};
+		size_t len = 6 * cs + 4099; /* the last chunk ends mid-value */
+		uint8_t *data = malloc(len), *file;
+		struct store_object *o;
+		uint64_t nfilt = 0;
+		char path[512];
+		size_t flen;
+
+		fill_floats(data, len, cs);
+		memset(data + 2 * cs, 0, cs); /* a hole among them */
+		assert_int_equal(t_write_object(fx->st, &p, "vec", data, len, 10007), 0);
+		check_object(fx, "vec", data, len, cs);
+		assert_int_equal(store_object_openat(store_root_fd(fx->st), "vec", "vec", &o), 0);
+		assert_int_equal(store_object_chunk_kind(o, 2), FMT_CHUNK_HOLE);
+		for (uint64_t i = 0; i < store_object_info(o)->nchunks; i++)
+			nfilt += o->recs[i].filter != FMT_FILTER_NONE;
+		assert_true(nfilt >= 5);
+		store_object_free(o);
+		snprintf(path, sizeof(path), "%s/vec", fx->dir);
+		file = t_read_file(path, &flen);
+		assert_int_equal(fmt_get32(file + 20), FMT_OBJ_INCOMPAT_FILTER);
+		free(file);
+		free(data);
+	}
 }
 
 static void test_finish_publish_discard(void **state)
@@ -385,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_chunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zstd_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filtered_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_publish_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_rdonly, setup, teardown),
