@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -349,6 +350,21 @@ int mnt_name_check(const struct mnt_node *parent, const char *name)
 	return 0;
 }
 
+/* -@err for a failed lookup, but -EIO (logged once) when the store directory
+ * itself was removed under the mount: its files are lost, not absent. */
+static int store_gone_err(int root_fd, int err)
+{
+	static atomic_bool logged;
+	struct stat rs;
+
+	if (err != ENOENT || fstat(root_fd, &rs) < 0 || rs.st_nlink != 0)
+		return -err;
+	if (!atomic_exchange(&logged, true))
+		log_error("the store directory was removed while mounted: every lookup now fails "
+			  "with EIO (unmount, restore the store, mount it again)");
+	return -EIO;
+}
+
 int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 {
 	int fd;
@@ -357,6 +373,13 @@ int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 		return -EISDIR;
 	fd = openat(node->parent->dirfd, node->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		const struct mnt_node *root = node;
+
+		while (root->parent)
+			root = root->parent;
+		return store_gone_err(root->dirfd, ENOENT);
+	}
 	if (fd < 0)
 		return errno == ELOOP ? -ESTALE : -errno;
 	if (fstat(fd, st) < 0) {
@@ -447,7 +470,7 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 	if (rc < 0)
 		return rc;
 	if (fstatat(parent->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+		return store_gone_err(t->root->dirfd, errno);
 	what = mnt_special_name(st.st_mode);
 	if (what) {
 		/* Not part of the view: readdir skips it too, so ENOENT is coherent. */

@@ -9,11 +9,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,23 +436,45 @@ const struct store_params *store_default_params(const struct store *st)
 
 #define LOCK_NAME "lock" /* STORE/.faissfs/lock: flock(2) + the holder's PID */
 
-/* The PID written in the lock file, or 0. */
-static pid_t lock_read_pid(const struct store *st)
+/* The PID of the lock's holder, or 0 if unknown: the one written in the lock
+ * file if it is alive, else the one /proc/locks gives for the inode @lst (the
+ * process that took the flock; a daemon on a read-only store cannot write its
+ * PID, and a stale file must not name a process long gone). */
+static pid_t lock_holder(const struct store *st, const struct stat *lst)
 {
-	char buf[32];
+	char buf[256];
 	ssize_t n;
 	int fd = openat(st->meta_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	long pid;
+	long pid = 0;
+	FILE *f;
 
-	if (fd < 0)
+	if (fd >= 0) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			pid = strtol(buf, NULL, 10);
+		}
+		if (pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			return (pid_t)pid;
+	}
+	f = fopen("/proc/locks", "re");
+	if (!f)
 		return 0;
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	pid = strtol(buf, NULL, 10);
-	return pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		unsigned int maj, min;
+		unsigned long ino;
+		int lpid;
+
+		if (sscanf(buf, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &lpid, &maj, &min, &ino) == 4 &&
+		    ino == lst->st_ino && makedev(maj, min) == lst->st_dev && lpid > 0 &&
+		    kill(lpid, 0) == 0) {
+			fclose(f);
+			return lpid;
+		}
+	}
+	fclose(f);
+	return 0;
 }
 
 void store_lock_update_pid(int fd)
@@ -485,14 +509,17 @@ int store_lock(const struct store *st, pid_t *holder)
 		return ret;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		struct stat lst;
+
 		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		close(fd);
 		if (ret != -EBUSY) {
+			close(fd);
 			log_error("%s: cannot lock %s/%s: %s", st->path, FMT_META_DIR, LOCK_NAME,
 				  strerror(-ret));
 			return ret;
 		}
-		pid = lock_read_pid(st);
+		pid = fstat(fd, &lst) == 0 ? lock_holder(st, &lst) : 0;
+		close(fd);
 		if (pid > 0)
 			log_error("%s: the store is in use by another faissfs daemon (PID %ld, see "
 				  "%s/%s): unmount that one first",
