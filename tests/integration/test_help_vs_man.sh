@@ -156,3 +156,39 @@ else
 	done
 	ok "faissfs.1, faissfs-format.5, mount.faissfs.8"
 fi
+
+say "bash completion (packaging/completion/faissfs) offers what --help lists"
+bin_dir=$T/bin
+mkdir -p "$bin_dir" "$T/cdir/sub"
+ln -s "$FAISSFS" "$bin_dir/faissfs"
+: >"$T/cdir/file.faiss"
+comp_out=$(PATH=$bin_dir:$PATH bash -c '
+	. "$1"
+	cd "$2"
+	# c LINE WORD...: completes at the end of LINE, COMP_WORDS as bash would split it
+	c() { COMP_LINE=$1; COMP_POINT=${#1}; shift; COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _faissfs
+		echo "$COMP_LINE|${COMPREPLY[*]}"; }
+	c "faissfs im" faissfs im
+	c "faissfs import --l" faissfs import --l
+	c "faissfs verify --" faissfs verify --
+	c "faissfs mount st mnt -o cache_s" faissfs mount st mnt -o cache_s
+	c "faissfs mount st mnt -o cache_size=2G,thr" faissfs mount st mnt -o cache_size = 2G,thr
+	c "faissfs mount st mnt -o log_level=de" faissfs mount st mnt -o log_level = de
+	c "faissfs init cdir/s" faissfs init cdir/s
+	c "faissfs inspect cdir/f" faissfs inspect cdir/f
+' _ "$top/packaging/completion/faissfs" "$T" 2>&1)
+expect_comp() {
+	grep -qxF "$1|$2" <<<"$comp_out" || fail "completing '$1': got '$(grep -F "$1|" <<<"$comp_out")', want '$2'"
+}
+expect_comp "faissfs im" "import"
+expect_comp "faissfs import --l" "--level"
+verify_opts=$("$FAISSFS" verify --help | grep -oE '^ {1,4}-[^ ]+(, -[^ ]+)*' | tr ',' '\n' |
+	sed 's/^ *//' | grep -- '^--' | sort -u | tr '\n' ' ')
+expect_comp "faissfs verify --" "${verify_opts}--version"
+expect_comp "faissfs mount st mnt -o cache_s" "cache_size="
+expect_comp "faissfs mount st mnt -o cache_size=2G,thr" "2G,threads="
+expect_comp "faissfs mount st mnt -o log_level=de" "debug"
+expect_comp "faissfs init cdir/s" "cdir/sub"
+expect_comp "faissfs inspect cdir/f" "cdir/file.faiss"
+ok "commands, options, -o names and values, directories and files"
