@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# test_stress_read.sh - many concurrent readers on one mount for a bounded time.
+#
+# Over several FAISS indices and large mixed files, in a store with small chunks
+# and a mount with a small cache (so chunks are evicted and read again):
+#   sequential readers   cmp every file of the mount against its source
+#   random readers       random_reads: pread and mmap at random offsets, pages dropped
+#   FAISS searchers      /usr/bin/python3 check_faiss.py: read_index (plain and mmap)
+#                        and search, ids and distances equal to the originals
+# Every byte read is compared with the source.  The daemon's resident memory
+# (VmRSS) must stay within its cache budget plus a constant, and a watchdog fails
+# the test if no reader makes progress for a while (a deadlock or a hang).
+#
+#   FAISSFS_STRESS_SECONDS=N   how long the readers run (default 30)
+. "$(dirname "$0")/lib.sh"
+: "${RANDOM_READS:?set RANDOM_READS to the random_reads program}"
+
+secs=${FAISSFS_STRESS_SECONDS:-30}
+cache_mb=8
+slack_mb=96 # threads, their buffers, libfuse: what the daemon needs beside the cache
+watchdog=30 # seconds without any progress that fail the test
+store=$T/store
+mnt=$T/mnt
+ref=$T/gen/ref
+mkdir -p "$mnt" "$T/progress"
+
+say "data: FAISS indices of every type and three large mixed files"
+"$PYTHON" "$IT_DIR/gen_indices.py" "$T/gen" >"$T/gen.log" 2>&1 || fail "gen_indices.py failed: $(tail -n 3 "$T/gen.log")"
+src=$T/gen/data
+mkdir -p "$src/bulk/big"
+for i in 1 2 3; do
+	make_mixed_file "$src/bulk/big/part$i.bin" $((6000000 + i * 777777)) "$i"
+done
+"$FAISSFS" import "$src" "$store" --chunk-size 16K --no-progress >/dev/null ||
+	fail "faissfs import failed"
+nfiles=$(find "$src" -type f | wc -l)
+total_mb=$(($(du -sb "$src" | cut -f1) >> 20))
+ok "$nfiles files, $total_mb MiB, chunk size 16K"
+
+mount_fg "$store" "$mnt" "$T/daemon.log" -o cache_size=${cache_mb}M
+dpid=$FG_PID
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$dpid/status"; }
+base_kb=$(rss_kb)
+limit_kb=$((base_kb + (cache_mb + slack_mb) * 1024))
+ok "daemon $dpid: VmRSS $((base_kb / 1024)) MiB at start; limit $((limit_kb / 1024)) MiB (start + ${cache_mb}M cache + ${slack_mb}M)"
+
+stop=$T/stop
+tick() { echo >>"$T/progress/$1"; }
+failed() {
+	echo "$1" >>"$T/failed"
+	exit 1
+}
+
+seq_reader() { # NAME: cmp every file, in a shuffled order, again and again
+	while [ ! -e "$stop" ]; do
+		while IFS= read -r f; do
+			[ -e "$stop" ] && break
+			cmp -s "$src/$f" "$mnt/$f" || failed "$1: $f differs from its source"
+			tick "$1"
+		done < <(cd "$src" && find . -type f -printf '%P\n' | shuf)
+	done
+}
+
+rand_reader() { # NAME SEED: random preads and mmap reads of the big files
+	local s=$2
+	while [ ! -e "$stop" ]; do
+		for f in bulk/big/part1.bin bulk/big/part2.bin bulk/big/part3.bin; do
+			s=$((s + 1))
+			"$RANDOM_READS" -n 64 -s "$s" -c 16384 "$src/$f" "$mnt/$f" >"$T/$1.out" 2>&1 ||
+				failed "$1: random_reads -s $s on $f: $(tail -n 2 "$T/$1.out")"
+			tick "$1"
+		done
+	done
+}
+
+faiss_searcher() { # NAME: load every index (plain and mmap) and compare searches
+	while [ ! -e "$stop" ]; do
+		"$PYTHON" "$IT_DIR/check_faiss.py" "$ref" "$mnt" >"$T/$1.out" 2>&1 ||
+			failed "$1: check_faiss.py: $(tail -n 3 "$T/$1.out")"
+		tick "$1"
+	done
+}
+
+say "$secs s of readers: 4 sequential, 3 random (pread + mmap), 2 FAISS searchers"
+pids=()
+for i in 1 2 3 4; do
+	seq_reader "seq$i" &
+	pids+=($!)
+done
+for i in 1 2 3; do
+	rand_reader "rand$i" $((i * 1000)) &
+	pids+=($!)
+done
+for i in 1 2; do
+	faiss_searcher "faiss$i" &
+	pids+=($!)
+done
+
+progress() { cat "$T"/progress/* 2>/dev/null | wc -l; }
+peak_kb=$base_kb
+last=0
+last_t=$SECONDS
+end=$((SECONDS + secs))
+while [ $SECONDS -lt $end ]; do
+	sleep 1
+	[ ! -e "$T/failed" ] || break
+	kill -0 "$dpid" 2>/dev/null || { touch "$stop"; fail "the daemon died under load"; }
+	kb=$(rss_kb)
+	[ "$kb" -gt "$peak_kb" ] && peak_kb=$kb
+	if [ "$kb" -gt "$limit_kb" ]; then
+		touch "$stop"
+		fail "daemon VmRSS $((kb / 1024)) MiB exceeds its budget of $((limit_kb / 1024)) MiB"
+	fi
+	now=$(progress)
+	if [ "$now" -gt "$last" ]; then
+		last=$now
+		last_t=$SECONDS
+	elif [ $((SECONDS - last_t)) -ge $watchdog ]; then
+		touch "$stop"
+		for t in /proc/"$dpid"/task/*; do
+			echo "   thread $(basename "$t"): $(cat "$t/comm") $(cat "$t/wchan" 2>/dev/null)"
+		done >&2
+		fail "watchdog: no reader made progress for $watchdog s (deadlock or hang?)"
+	fi
+done
+touch "$stop"
+# Readers finish the unit they are in; the watchdog bounds that too.
+deadline=$((SECONDS + watchdog + 30))
+for p in "${pids[@]}"; do
+	while kill -0 "$p" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "a reader did not stop within $((watchdog + 30)) s"
+		sleep 0.2
+	done
+	wait "$p" 2>/dev/null || true
+done
+if [ -e "$T/failed" ]; then
+	sed 's/^/   /' "$T/failed" >&2
+	fail "a reader saw wrong bytes or an error"
+fi
+for f in "$T"/progress/*; do
+	printf '   %-7s %6d units\n' "$(basename "$f")" "$(wc -l <"$f")"
+done
+ok "$(progress) units of work, every byte equal to the source; peak VmRSS $((peak_kb / 1024)) MiB (limit $((limit_kb / 1024)) MiB)"
+! grep -E ' error ' "$T/daemon.log" || fail "the daemon logged errors"
+unmount "$mnt" "$dpid"
+ok "the daemon exited cleanly after the load"
