@@ -23,13 +23,17 @@ struct store;
 struct store_object;
 struct cache;
 struct mnt_table;
+struct mnt_obj;
+struct mnt_ra;
 
 /* --- options (mount.c) ---------------------------------------------------------- */
 
-#define MNT_CACHE_DEFAULT   (256ull << 20)
-#define MNT_THREADS_DEFAULT 8u
-#define MNT_IO_MAX	    (1u << 20) /* max_read, max_write, max_readahead */
-#define MNT_TIMEOUT	    3600.0     /* entry and attr timeouts, seconds */
+#define MNT_CACHE_DEFAULT     (256ull << 20)
+#define MNT_THREADS_DEFAULT   8u
+#define MNT_IO_MAX	      (1u << 20) /* max_read, max_write, max_readahead */
+#define MNT_TIMEOUT	      3600.0	 /* entry and attr timeouts, seconds */
+#define MNT_READAHEAD_DEFAULT 8u	 /* chunks decompressed ahead of a sequential reader */
+#define MNT_KERNEL_RA_DEFAULT 1024u	 /* KiB: the kernel's read-ahead window on the mount */
 
 struct mnt_opts {
 	char *store;	  /* positional 1 (owned) */
@@ -38,8 +42,11 @@ struct mnt_opts {
 	int debug;
 	int help;
 	int allow_other;
-	int ready_fd;	  /* -1: none */
-	unsigned threads; /* max worker threads */
+	int ready_fd;	       /* -1: none */
+	unsigned threads;      /* max worker threads */
+	unsigned readahead;    /* chunks read ahead; 0: off */
+	unsigned workers;      /* read-ahead decompression threads; 0: number of CPUs */
+	unsigned kernel_ra_kb; /* kernel read-ahead window to ask for; 0: the kernel's */
 	unsigned long long cache_size;
 	enum log_level log_level;
 	char *fsname;	   /* owned, NULL: "faissfs:STORE" */
@@ -67,6 +74,9 @@ struct mnt_fs {
 	struct mnt_table *tab;	/* immutable after mount; see node.c for its locks */
 	int ready_fd;		/* written and closed once by mnt_op_init() (one thread) */
 	pthread_key_t dctx_key; /* per-thread struct store_dctx, see read.c */
+	struct mnt_ra *ra;	/* immutable after mount; thread-safe itself */
+	const char *mountpoint; /* immutable: absolute, for the kernel read-ahead window */
+	unsigned kernel_ra_kb;	/* immutable: mnt_opts.kernel_ra_kb */
 };
 
 /* Low-level operations table (ops.c). */
@@ -82,9 +92,43 @@ void mnt_reply_err(fuse_req_t req, int neg);
 int mnt_read_init(struct mnt_fs *fs);
 void mnt_read_release(struct mnt_fs *fs);
 
-/* Replies to a read of [@off, @off+@size) of @so through the cache: one
- * fuse_reply_iov() of pinned cache entries, or an error.  Replies exactly once. */
-void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, const struct store_object *so, size_t size,
-		     off_t off);
+/* Replies to a read of [@off, @off+@size) of @ob through the cache: one
+ * fuse_reply_iov() of pinned cache entries, or an error.  Replies exactly once.
+ * Notes the read for read-ahead (fs->ra). */
+void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size_t size, off_t off);
+
+/* --- read-ahead (readahead.c) ------------------------------------------------------ */
+
+/* Starts @workers threads (each with its own decompression context) that decompress
+ * chunks ahead of sequential readers into @cache, @depth chunks ahead (0: read-ahead off,
+ * no threads).  Returns 0, -ENOMEM or -errno of pthread_create.  Free with mnt_ra_free(),
+ * before the objects' table and the cache go (it joins the workers). */
+int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt_ra **out);
+void mnt_ra_free(struct mnt_ra *ra); /* NULL is fine */
+
+/* Notes a read of chunks [@first, @last] (@bytes bytes) of @ob.  If it continues a
+ * sequential stream, queues the chunks ahead of it (each holds a reference on @ob);
+ * never blocks on a decompression.  Thread-safe. */
+void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t first, uint64_t last,
+		 uint64_t bytes);
+
+struct mnt_ra_stats {
+	uint64_t reads;	     /* object read requests served */
+	uint64_t read_bytes; /* bytes they asked for */
+	uint64_t triggers;   /* reads that queued read-ahead */
+	uint64_t queued;     /* chunks queued */
+	uint64_t dropped;    /* chunks not queued: queue full */
+	uint64_t done;	     /* chunks decompressed ahead */
+	uint64_t failed;     /* read-ahead fills that failed (not cached) */
+};
+
+/* A snapshot of the counters (each read atomically). */
+void mnt_ra_get_stats(struct mnt_ra *ra, struct mnt_ra_stats *out);
+
+/* In INIT: asks the kernel for a read-ahead window of @kb KiB on the mount at @mnt
+ * (capped at MNT_IO_MAX; 0 keeps the kernel's offer).  The kernel keeps the smaller of
+ * our answer and its bdi's read_ahead_kb, so this raises the latter in sysfs first
+ * (root only; otherwise logged, and the kernel's window stays). */
+void mnt_ra_tune_kernel(const char *mnt, unsigned kb, struct fuse_conn_info *conn);
 
 #endif

@@ -54,6 +54,13 @@ void mnt_usage(void)
 	       "the\n"
 	       "                     filesystem is mounted and answering (for scripts and tests)\n"
 	       "  -o threads=N       at most N request threads (default %u)\n"
+	       "  -o readahead=N     decompress N chunks ahead of a sequential reader, on the\n"
+	       "                     read-ahead workers (default %u; 0: off).  Random reads\n"
+	       "                     never read ahead.\n"
+	       "  -o workers=N       read-ahead decompression threads (default: one per CPU)\n"
+	       "  -o kernel_readahead=SIZE  the kernel's read-ahead window on the mount (default\n"
+	       "                     1M, at most 1M; 0 keeps the kernel's, often 128K).  Raising\n"
+	       "                     it needs root (it is /sys/class/bdi/<dev>/read_ahead_kb)\n"
 	       "  -o allow_other     let other users access the mount (needs user_allow_other\n"
 	       "                     in /etc/fuse.conf unless run as root)\n"
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
@@ -66,7 +73,7 @@ void mnt_usage(void)
 	       "Permissions are checked by the kernel (default_permissions).  Writes fail with\n"
 	       "EROFS.  Extended attributes user.faissfs.* and user.faiss.* describe each object\n"
 	       "(getfattr -d FILE).\n",
-	       MNT_THREADS_DEFAULT);
+	       MNT_THREADS_DEFAULT, MNT_READAHEAD_DEFAULT);
 }
 
 /* --- options ---------------------------------------------------------------------- */
@@ -122,6 +129,9 @@ struct mnt_raw {
 	char *log_level;
 	char *ready_fd;
 	char *threads;
+	char *readahead;
+	char *workers;
+	char *kernel_ra;
 	char *fsname;
 	char *subtype;
 	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
@@ -147,6 +157,9 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("log_level=%s", log_level, 0),
 	RAW("ready_fd=%s", ready_fd, 0),
 	RAW("threads=%s", threads, 0),
+	RAW("readahead=%s", readahead, 0),
+	RAW("workers=%s", workers, 0),
+	RAW("kernel_readahead=%s", kernel_ra, 0),
 	RAW("fsname=%s", fsname, 0),
 	RAW("subtype=%s", subtype, 0),
 	RAW("allow_other", allow_other, 1),
@@ -202,6 +215,9 @@ static void raw_release(struct mnt_raw *r)
 	free(r->log_level);
 	free(r->ready_fd);
 	free(r->threads);
+	free(r->readahead);
+	free(r->workers);
+	free(r->kernel_ra);
 	free(r->fsname);
 	free(r->subtype);
 	free(r->kernel_opts);
@@ -250,6 +266,8 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->ready_fd = -1;
 	o->threads = MNT_THREADS_DEFAULT;
+	o->readahead = MNT_READAHEAD_DEFAULT;
+	o->kernel_ra_kb = MNT_KERNEL_RA_DEFAULT;
 	o->cache_size = MNT_CACHE_DEFAULT;
 	o->log_level = LOG_LVL_INFO;
 
@@ -290,6 +308,28 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 		if (parse_uint_opt("threads", r.threads, 1, MNT_THREADS_MAX, &v) < 0)
 			goto out;
 		o->threads = (unsigned)v;
+	}
+	if (r.readahead) {
+		if (parse_uint_opt("readahead", r.readahead, 0, 1024, &v) < 0)
+			goto out;
+		o->readahead = (unsigned)v;
+	}
+	if (r.workers) {
+		if (parse_uint_opt("workers", r.workers, 1, MNT_THREADS_MAX, &v) < 0)
+			goto out;
+		o->workers = (unsigned)v;
+	}
+	if (r.kernel_ra) {
+		unsigned long long ra;
+
+		if (mnt_parse_size(r.kernel_ra, &ra) < 0 || ra > MNT_IO_MAX) {
+			fprintf(stderr,
+				"faissfs mount: bad value '%s' for -o kernel_readahead (a size up "
+				"to 1M, e.g. 512K; 0 keeps the kernel's)\n",
+				r.kernel_ra);
+			goto out;
+		}
+		o->kernel_ra_kb = (unsigned)(ra / 1024);
 	}
 	if (r.ready_fd) {
 		if (parse_uint_opt("ready_fd", r.ready_fd, 0, INT_MAX, &v) < 0)
@@ -490,12 +530,15 @@ static int run(const struct mnt_opts *o)
 	struct fuse_session *se = NULL;
 	struct mnt_fs fs;
 	struct cache_stats cs;
+	struct mnt_ra_stats ras;
+	unsigned workers;
 	char *store_abs = NULL, *mnt_abs = NULL;
 	bool signals = false, mounted = false, key = false;
 	int rc, ret = 1, lock_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
 	fs.ready_fd = o->ready_fd;
+	fs.kernel_ra_kb = o->kernel_ra_kb;
 	if (o->ready_fd >= 0 && fcntl(o->ready_fd, F_GETFD) < 0) {
 		fprintf(stderr, "faissfs mount: -o ready_fd=%d is not an open file descriptor\n",
 			o->ready_fd);
@@ -521,6 +564,7 @@ static int run(const struct mnt_opts *o)
 			o->mountpoint, strerror(errno));
 		goto out;
 	}
+	fs.mountpoint = mnt_abs;
 	rc = cache_new(o->cache_size, &fs.cache);
 	if (rc == 0)
 		rc = mnt_table_new(store_root_fd(fs.st), &fs.tab);
@@ -562,8 +606,18 @@ static int run(const struct mnt_opts *o)
 		log_use_syslog("faissfs");
 		store_lock_update_pid(lock_fd); /* the lock came along */
 	}
-	log_info("serving %s at %s (cache %llu MiB, up to %u threads)", store_path(fs.st), mnt_abs,
-		 o->cache_size >> 20, o->threads);
+	/* Threads only now: fuse_daemonize() forks. */
+	workers = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	rc = mnt_ra_new(fs.cache, workers ? workers : 1, o->readahead, &fs.ra);
+	if (rc < 0) {
+		log_error("cannot start the read-ahead workers: %s (try -o readahead=0)",
+			  strerror(-rc));
+		goto out;
+	}
+	log_info("serving %s at %s (cache %llu MiB, up to %u threads, read-ahead %u chunks on "
+		 "%u workers)",
+		 store_path(fs.st), mnt_abs, o->cache_size >> 20, o->threads, o->readahead,
+		 workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
 	rc = serve(se, o->threads);
@@ -579,6 +633,14 @@ static int run(const struct mnt_opts *o)
 		 mnt_abs, (unsigned long long)mnt_table_count(fs.tab), (unsigned long long)cs.hits,
 		 (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
 		 (unsigned long long)cs.fill_errors);
+	mnt_ra_get_stats(fs.ra, &ras);
+	log_info("read-ahead: %llu reads of %llu MiB, %llu triggers, %llu chunks queued, %llu "
+		 "dropped, %llu decompressed ahead (%llu got, %llu evicted unused), %llu failed",
+		 (unsigned long long)ras.reads, (unsigned long long)(ras.read_bytes >> 20),
+		 (unsigned long long)ras.triggers, (unsigned long long)ras.queued,
+		 (unsigned long long)ras.dropped, (unsigned long long)ras.done,
+		 (unsigned long long)cs.prefetch_hits, (unsigned long long)cs.prefetch_unused,
+		 (unsigned long long)ras.failed);
 out:
 	if (mounted)
 		fuse_session_unmount(se);
@@ -587,6 +649,7 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
+	mnt_ra_free(fs.ra); /* joins the workers: before the objects and the cache go */
 	if (key)
 		mnt_read_release(&fs);
 	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */

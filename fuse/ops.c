@@ -82,10 +82,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Nothing is written; ask for what speeds up reads only. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	/* The kernel only lets us lower its offer (the device's read_ahead_kb, often
-	 * 128 KiB): raise it in /sys/class/bdi/<dev>/read_ahead_kb for more. */
-	if (conn->max_readahead > MNT_IO_MAX)
-		conn->max_readahead = MNT_IO_MAX;
+	/* The kernel's read-ahead window: see readahead.c. */
+	mnt_ra_tune_kernel(fs->mountpoint, fs->kernel_ra_kb, conn);
 	conn->max_write = MNT_IO_MAX;
 	/* Must equal the max_read= mount option mount.c passes: libfuse checks. */
 	conn->max_read = MNT_IO_MAX;
@@ -242,7 +240,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (fh->obj) {
-		mnt_read_object(req_fs(req), req, fh->obj->so, size, off);
+		mnt_read_object(req_fs(req), req, fh->obj, size, off);
 		return;
 	}
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;

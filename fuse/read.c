@@ -9,6 +9,7 @@
  * destructor frees it when libfuse retires the thread.
  */
 #include "mnt.h"
+#include "node.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -73,9 +74,9 @@ static int fill_chunk(void *arg, void *dst, size_t len)
 	return store_object_read_chunk(a->so, a->idx, dc, dst);
 }
 
-void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, const struct store_object *so, size_t size,
-		     off_t off)
+void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size_t size, off_t off)
 {
+	const struct store_object *so = ob->so;
 	const struct store_object_info *info = store_object_info(so);
 	struct cache_entry *stack_ents[READ_STACK_CHUNKS], **ents = stack_ents;
 	struct iovec stack_iov[READ_STACK_CHUNKS], *iov = stack_iov;
@@ -97,6 +98,9 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, const struct store_objec
 	first = (uint64_t)off / cs;
 	last = (end - 1) / cs;
 	n = last - first + 1;
+	/* Before our own gets, so the workers start on the chunks ahead at once. */
+	if (fs->ra)
+		mnt_ra_note(fs->ra, ob, first, last, end - (uint64_t)off);
 	if (n > READ_STACK_CHUNKS) {
 		ents = calloc(n, sizeof(*ents));
 		iov = calloc(n, sizeof(*iov));
