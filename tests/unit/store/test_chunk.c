@@ -78,7 +78,8 @@ static void round_trip(struct store_cctx *cc, struct store_chunk *c, uint8_t *in
 	if (c->kind != FMT_CHUNK_HOLE) {
 		memset(out, 0x55, len);
 		assert_int_equal(
-			store_chunk_decode(dc, c->filter, c->data, c->stored_len, out, len, &bad), 0);
+			store_chunk_decode(dc, c->filter, c->data, c->stored_len, out, len, &bad),
+			0);
 		assert_memory_equal(in, out, len);
 	}
 	store_dctx_free(dc);
