@@ -146,9 +146,13 @@ else
 	esac
 	as_nobody cat "$umnt/acme/idx/metadata.json" >/dev/null || fail "the user cannot read"
 	ok "mounted through fusermount3 as nobody, noexec from 'user', user_id=$(id -u nobody)"
-	as_nobody umount "$umnt" 2>"$T/err" || as_nobody fusermount3 -u "$umnt" ||
-		fail "the user cannot unmount: $(cat "$T/err")"
+	# util-linux lets a user umount a FUSE mount whose user_id is theirs
+	how="umount"
+	if ! as_nobody umount "$umnt" 2>"$T/err"; then
+		how="fusermount3 -u (umount said: $(head -n 1 "$T/err"))"
+		as_nobody fusermount3 -u "$umnt" || fail "the user cannot unmount $umnt"
+	fi
 	! is_mounted "$umnt" || fail "$umnt still mounted"
 	daemon_gone "$umnt"
-	ok "the user unmounted it again"
+	ok "the user unmounted it again with $how"
 fi
