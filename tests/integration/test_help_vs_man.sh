@@ -8,7 +8,8 @@
 #   of its section.  Nothing is listed by hand here, so a new option fails this
 #   test until both sides document it.
 # - Every command answers -h, --help and --version with exit 0, an unknown option
-#   with exit 2 (as faissfs(1) documents); so does an unknown command.
+#   or missing arguments with exit 2 (as faissfs(1) documents); so does an
+#   unknown command.
 # - faissfs-format.5 is what packaging/man/md2man.py makes of store/FORMAT.md.
 # - The man pages format without groff warnings.
 # No mount needed, but lib.sh skips without FUSE like the other tests.
@@ -110,7 +111,8 @@ for c in help_cmds:
     for k in sorted(m - h):
         bad.append(f"faissfs {c}: option '{k}' is in faissfs(1) but not in --help")
     n += len(h)
-    for args, want in (((c, "-h"), 0), ((c, "--version"), 0), ((c, "--no-such-option"), 2)):
+    for args, want in (((c, "-h"), 0), ((c, "--version"), 0), ((c, "--no-such-option"), 2),
+                       ((c,), 2)):
         rc, out, err = run(*args)
         if rc != want:
             bad.append(f"faissfs {' '.join(args)}: exit {rc}, expected {want}")
@@ -132,7 +134,7 @@ for b in bad:
 if bad:
     sys.exit(1)
 print(f"   ok: {len(help_cmds)} commands, {n} options: --help and faissfs(1) agree; "
-      "-h/--help/--version exit 0, bad options and commands exit 2")
+      "-h/--help/--version exit 0, bad options, no arguments and bad commands exit 2")
 PY
 [ $? = 0 ] || fail "--help and faissfs(1) disagree (see above)"
 
