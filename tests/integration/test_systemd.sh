@@ -5,6 +5,8 @@
 #    so the check runs with --root on a scratch root holding this machine's
 #    system units, the unit under test and the faissfs binary at /usr/bin.
 #    verify exits 0 even on some parse errors, so its output must be empty too.
+#    The fstab example of faissfs(1) goes through systemd-fstab-generator and
+#    its .mount unit verifies too.
 # 2. The unit's own ExecStart line, run as systemd would run it (instance and
 #    environment substituted, NOTIFY_SOCKET set): READY=1 must come once the
 #    filesystem is mounted, SIGTERM (systemd's stop) must unmount and exit 0
@@ -33,6 +35,31 @@ else
 		fail "systemd-analyze verify: exit $rc, output above"
 	fi
 	ok "faissfs@srv-faissx-data.service verifies cleanly"
+
+	say "the fstab line of faissfs(1) through systemd-fstab-generator"
+	gen=/lib/systemd/system-generators/systemd-fstab-generator
+	# the example line of the man page, as a user would copy it
+	line=$(sed -n '/^\/srv\/faissfs\/store .*faissfs /{s/\\-/-/g;p;q}' \
+		"$IT_DIR/../../packaging/man/faissfs.1")
+	[ -n "$line" ] || fail "no fstab example line in faissfs(1)"
+	if [ ! -x "$gen" ]; then
+		skip "no $gen"
+	else
+		echo "$line" >"$T/fstab"
+		mkdir -p "$T/gen"
+		SYSTEMD_FSTAB=$T/fstab SYSTEMD_PROC_CMDLINE="" "$gen" "$T/gen" "$T/gen" "$T/gen" ||
+			fail "systemd-fstab-generator failed on: $line"
+		m=$T/gen/srv-faissx-data.mount
+		[ -f "$m" ] || fail "the generator made no srv-faissx-data.mount from: $line"
+		grep -qx 'Type=faissfs' "$m" || fail "generated unit: no Type=faissfs"
+		grep -qx 'Before=faissx.service' "$m" || fail "generated unit: not Before=faissx.service"
+		mkdir -p "$root/etc/systemd/system"
+		cp "$m" "$root/etc/systemd/system/"
+		systemd-analyze verify --man=no --root="$root" srv-faissx-data.mount \
+			>"$T/verify.txt" 2>&1 || fail "verify of the mount unit: $(cat "$T/verify.txt")"
+		[ ! -s "$T/verify.txt" ] || fail "verify of the mount unit: $(cat "$T/verify.txt")"
+		ok "srv-faissx-data.mount: Type=faissfs, Before=faissx.service, verifies cleanly"
+	fi
 fi
 
 grep -qx 'Type=notify' "$unit" || fail "the unit is not Type=notify"
