@@ -101,16 +101,16 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 
 /* Starts @workers threads (each with its own decompression context) that decompress
  * chunks ahead of sequential readers into @cache, @depth chunks ahead (0: read-ahead off,
- * no threads).  Returns 0, -ENOMEM or -errno of pthread_create.  Free with mnt_ra_free(),
- * before the objects' table and the cache go (it joins the workers). */
+ * no threads; never more than a quarter of the cache's budget per reader).  Returns 0, -ENOMEM or
+ * -errno of pthread_create.  Free with mnt_ra_free(), before the objects' table and the cache go
+ * (it joins the workers). */
 int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt_ra **out);
 void mnt_ra_free(struct mnt_ra *ra); /* NULL is fine */
 
-/* Notes a read of chunks [@first, @last] (@bytes bytes) of @ob.  If it continues a
- * sequential stream, queues the chunks ahead of it (each holds a reference on @ob);
+/* Notes a read of [@off, @off+@len) of @ob (inside the object).  If it continues a
+ * sequential stream, queues the chunks ahead of it (each job holds a reference on @ob);
  * never blocks on a decompression.  Thread-safe. */
-void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t first, uint64_t last,
-		 uint64_t bytes);
+void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len);
 
 struct mnt_ra_stats {
 	uint64_t reads;	     /* object read requests served */

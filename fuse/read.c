@@ -100,7 +100,7 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 	n = last - first + 1;
 	/* Before our own gets, so the workers start on the chunks ahead at once. */
 	if (fs->ra)
-		mnt_ra_note(fs->ra, ob, first, last, end - (uint64_t)off);
+		mnt_ra_note(fs->ra, ob, (uint64_t)off, end - (uint64_t)off);
 	if (n > READ_STACK_CHUNKS) {
 		ents = calloc(n, sizeof(*ents));
 		iov = calloc(n, sizeof(*iov));

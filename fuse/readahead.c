@@ -1,13 +1,13 @@
 /* readahead.c - decompress the chunks ahead of a sequential reader on a pool of workers.
  *
  * Every read of an object is noted here (mnt_ra_note()).  A small table of recent streams
- * (object, last chunk read) recognises a sequential reader: a read that starts in or just
- * after the last chunk of a stream extends it; once a stream has advanced MNT_RA_TRIGGER
- * chunks in a row, the next `depth` chunks are queued, each once, to the workers, which
+ * (object, where its last read ended) recognises a sequential reader: a read that starts
+ * exactly where a stream's last read ended extends it; once MNT_RA_TRIGGER reads in a row
+ * have, the next `depth` chunks are queued, each once, to the workers, which
  * decompress them into the cache with cache_prefetch() (one struct store_dctx per worker)
  * and drop them at once.  A sequential read thus uses every core: the request thread copies
- * out chunk i while the workers decompress i+1..i+depth.  A random read starts no stream
- * (two random chunks are rarely adjacent), so it never reads ahead.
+ * out chunk i while the workers decompress i+1..i+depth.  Random reads and page faults
+ * start streams that nothing continues, so they never read ahead.
  * Jobs hold a reference on their object; a full queue drops new jobs (read-ahead is a hint).
  *
  * Also here: raising the kernel's read-ahead window of the mount (mnt_ra_tune_kernel()).
@@ -31,14 +31,14 @@
 #include "store/store.h"
 
 #define MNT_RA_STREAMS 32u  /* sequential readers followed at once */
-#define MNT_RA_TRIGGER 2u   /* chunks advanced in a row before reading ahead */
+#define MNT_RA_TRIGGER 3u   /* reads continuing a stream before reading ahead */
 #define MNT_RA_QUEUE   256u /* pending jobs; power of two */
 
 struct ra_stream {
 	const struct mnt_obj *obj; /* identity only, never dereferenced; NULL: free slot */
-	uint64_t last;		   /* last chunk read */
+	uint64_t end;		   /* byte offset where the last read ended */
 	uint64_t ahead;		   /* chunks below this were queued already */
-	unsigned run;		   /* chunks advanced in a row */
+	unsigned run;		   /* reads that continued the stream */
 	uint64_t used;		   /* for replacing the least recently used slot */
 };
 
@@ -50,6 +50,7 @@ struct ra_job {
 struct mnt_ra {
 	struct cache *cache; /* immutable */
 	unsigned depth;	     /* immutable: chunks read ahead; 0 = off */
+	uint64_t budget;     /* immutable: the cache's budget, bytes */
 	unsigned nworkers;   /* immutable */
 	pthread_t *workers;  /* immutable once started */
 
@@ -129,6 +130,7 @@ static void *ra_worker(void *arg)
 int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt_ra **out)
 {
 	struct mnt_ra *ra = calloc(1, sizeof(*ra));
+	struct cache_stats cs;
 	unsigned started = 0;
 	int rc = -ENOMEM;
 
@@ -136,6 +138,8 @@ int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt
 		return -ENOMEM;
 	ra->cache = cache;
 	ra->depth = workers > 0 ? depth : 0;
+	cache_get_stats(cache, &cs);
+	ra->budget = cs.budget;
 	pthread_mutex_init(&ra->streams_lock, NULL);
 	pthread_mutex_init(&ra->queue_lock, NULL);
 	pthread_cond_init(&ra->queue_cond, NULL);
@@ -197,21 +201,30 @@ static bool ra_queue(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t idx)
 	return ok;
 }
 
-/* Finds the stream a read of chunks [@first, @last] of @ob continues, or recycles the least
- * recently used slot for a new one.  Sets *from and *to to the chunks to queue (empty if
- * none).  Caller holds ra->streams_lock. */
-static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t first, uint64_t last,
-		      uint64_t nchunks, uint64_t *from, uint64_t *to)
+/* Finds the stream a read of [@off, @off+@len) of @ob continues (it starts exactly where
+ * the stream's last read ended), or recycles the least recently used slot for a new one.
+ * Sets *from and *to to the chunks to queue (empty if none).  Caller holds
+ * ra->streams_lock.
+ *
+ * Exact contiguity in bytes is what tells a sequential reader: the kernel's read-ahead
+ * asks for the range right after the previous one, whereas random page faults (1 MiB
+ * read-around windows) and random reads rarely start at the very byte another read
+ * ended.  Requests in flight together may arrive out of order; the one that arrives
+ * early starts its own stream, which the next request continues. */
+static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t off, uint64_t len,
+		      uint64_t cs, uint64_t nchunks, uint64_t *from, uint64_t *to)
 {
 	struct ra_stream *s = NULL, *lru = &ra->streams[0];
+	uint64_t last = (off + len - 1) / cs;
+	/* At most a quarter of the cache ahead of one reader, or the chunks read ahead
+	 * would evict each other before they are used. */
+	uint64_t depth = ra->depth < ra->budget / 4 / cs ? ra->depth : ra->budget / 4 / cs;
 
 	*from = *to = 0;
 	for (unsigned i = 0; i < MNT_RA_STREAMS; i++) {
 		struct ra_stream *t = &ra->streams[i];
 
-		/* In the last chunk or the next one; one behind, as requests in flight
-		 * together may arrive out of order. */
-		if (t->obj == ob && first + 1 >= t->last && first <= t->last + 1) {
+		if (t->obj == ob && t->end == off) {
 			s = t;
 			break;
 		}
@@ -219,44 +232,37 @@ static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t firs
 			lru = t;
 	}
 	if (!s) {
-		*lru = (struct ra_stream){.obj = ob, .last = last, .ahead = last + 1};
+		*lru = (struct ra_stream){.obj = ob, .end = off + len, .ahead = last + 1};
 		lru->used = ++ra->clock;
 		return;
 	}
-	/* A read behind does not keep a stream alive: random reads near old ones must
-	 * not hold a slot until a later one happens to land just after it. */
-	if (last < s->last)
-		return;
 	s->used = ++ra->clock;
-	if (last == s->last)
-		return;
-	s->run += (unsigned)(last - s->last);
-	s->last = last;
-	if (s->run < MNT_RA_TRIGGER)
+	s->end = off + len;
+	if (++s->run < MNT_RA_TRIGGER)
 		return;
 	/* Keep `depth` chunks queued ahead; top up only once half of them are used, so a
 	 * reader of small requests does not queue one job per request. */
 	if (s->ahead < last + 1)
 		s->ahead = last + 1;
-	if (s->ahead > last + 1 + ra->depth / 2 && ra->depth > 1)
+	if (depth == 0 || (s->ahead > last + 1 + depth / 2 && depth > 1))
 		return;
 	*from = s->ahead;
-	*to = last + 1 + ra->depth < nchunks ? last + 1 + ra->depth : nchunks;
+	*to = last + 1 + depth < nchunks ? last + 1 + depth : nchunks;
 	if (*to > *from)
 		s->ahead = *to;
 }
 
-void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t first, uint64_t last,
-		 uint64_t bytes)
+void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len)
 {
-	uint64_t nchunks = store_object_info(ob->so)->nchunks, from, to;
+	const struct store_object_info *info = store_object_info(ob->so);
+	uint64_t from, to;
 
 	atomic_fetch_add_explicit(&ra->reads, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&ra->read_bytes, bytes, memory_order_relaxed);
-	if (ra->depth == 0)
+	atomic_fetch_add_explicit(&ra->read_bytes, len, memory_order_relaxed);
+	if (ra->depth == 0 || len == 0)
 		return;
 	pthread_mutex_lock(&ra->streams_lock);
-	ra_follow(ra, ob, first, last, nchunks, &from, &to);
+	ra_follow(ra, ob, off, len, info->chunk_size, info->nchunks, &from, &to);
 	pthread_mutex_unlock(&ra->streams_lock);
 	if (to <= from)
 		return;

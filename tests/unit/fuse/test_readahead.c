@@ -134,17 +134,18 @@ static void test_sequential_triggers(void **state)
 
 	/* Two requests per chunk, like 2 KiB reads; nothing is got from the cache here. */
 	for (uint64_t c = 0; c < 20; c++) {
-		mnt_ra_note(fx->ra, fx->ob, c, c, CHUNK / 2);
-		mnt_ra_note(fx->ra, fx->ob, c, c, CHUNK / 2);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK / 2);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK + CHUNK / 2, CHUNK / 2);
 	}
 	drain(fx, &s);
 	assert_int_equal(s.reads, 40);
 	assert_true(s.triggers > 0);
-	/* Read ahead from chunk 3 (after 3 in a row), topped up when half used: up to 22. */
-	assert_int_equal(s.queued, 20);
+	/* From the 4th request (chunk 1): chunks 2..5, then topped up to 4 ahead whenever
+	 * only 2 are left: the last top-up (at chunk 19) queued up to 23. */
+	assert_int_equal(s.queued, 22);
 	assert_int_equal(s.dropped, 0);
 	assert_int_equal(s.done, s.queued);
-	for (uint64_t c = 3; c < 23; c++)
+	for (uint64_t c = 2; c < 24; c++)
 		if (!cached_ok(fx, c))
 			fail_msg("chunk %llu not read ahead (queued %llu done %llu failed %llu)",
 				 (unsigned long long)c, (unsigned long long)s.queued,
@@ -158,9 +159,9 @@ static void test_eof(void **state)
 	struct mnt_ra_stats s;
 
 	for (uint64_t c = NCHUNK - 6; c < NCHUNK; c++)
-		mnt_ra_note(fx->ra, fx->ob, c, c, CHUNK);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
 	drain(fx, &s);
-	/* Never past the last chunk: at most the chunks after the 3rd read exist. */
+	/* Never past the last chunk: only 2 exist after the 4th read. */
 	assert_true(s.queued <= 3);
 	assert_int_equal(s.failed, 0);
 }
@@ -171,9 +172,9 @@ static void test_random_does_not_trigger(void **state)
 	struct mnt_ra_stats s;
 	uint64_t c = 0;
 
-	/* Strides of 7 (mod 1024): never next to one of the last hundreds of reads. */
+	/* 4 KiB at chunk starts, strides of 7 chunks: never where another read ended. */
 	for (int i = 0; i < 200; i++, c = (c + 7) % NCHUNK)
-		mnt_ra_note(fx->ra, fx->ob, c, c, 4096);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, 4096);
 	drain(fx, &s);
 	assert_int_equal(s.reads, 200);
 	assert_int_equal(s.triggers, 0);
@@ -187,7 +188,7 @@ static void test_big_requests(void **state)
 	struct mnt_ra_stats s;
 
 	for (uint64_t c = 0; c + 3 < 32; c += 4)
-		mnt_ra_note(fx->ra, fx->ob, c, c + 3, 4 * CHUNK);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, 4 * CHUNK);
 	drain(fx, &s);
 	assert_true(s.triggers > 0);
 	assert_true(cached_ok(fx, 32));
@@ -211,7 +212,7 @@ static void *reader_main(void *arg)
 				r->seed = r->seed * 6364136223846793005ULL + 1442695040888963407ULL;
 				idx = (r->seed >> 33) % NCHUNK;
 			}
-			mnt_ra_note(r->fx->ra, r->fx->ob, idx, idx, CHUNK);
+			mnt_ra_note(r->fx->ra, r->fx->ob, idx * CHUNK, CHUNK);
 		}
 	return NULL;
 }
@@ -249,13 +250,13 @@ static void test_free_with_pending(void **state)
 	mnt_ra_free(fx->ra);
 	assert_int_equal(mnt_ra_new(fx->cache, 1, 32, &fx->ra), 0);
 	for (uint64_t c = 0; c < NCHUNK; c++)
-		mnt_ra_note(fx->ra, fx->ob, c, c, CHUNK);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
 	mnt_ra_free(fx->ra);
 	assert_int_equal(__atomic_load_n(&fx->ob->refs, __ATOMIC_ACQUIRE), 1);
 	/* Depth 0: no workers, notes only count. */
 	assert_int_equal(mnt_ra_new(fx->cache, 2, 0, &fx->ra), 0);
 	for (uint64_t c = 0; c < NCHUNK; c++)
-		mnt_ra_note(fx->ra, fx->ob, c, c, CHUNK);
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
 }
 
 int main(void)
