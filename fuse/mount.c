@@ -547,16 +547,17 @@ static int run(const struct mnt_opts *o)
 	raise_nofile();
 	if (open_store(o->store, &fs.st) < 0)
 		goto out;
-	/* One daemon per store: a second one is refused, naming the first's PID. */
+	store_abs = realpath(o->store, NULL);
+	if (check_mountpoint(o->mountpoint) < 0)
+		goto out;
+	/* One daemon per store: a second one is refused, naming the first's PID.  After the
+	 * checks, so that a refused mount leaves the store as it was. */
 	lock_fd = store_lock(fs.st, NULL);
 	if (lock_fd < 0) {
 		fprintf(stderr, "faissfs mount: cannot use store '%s' (see the message above)\n",
 			o->store);
 		goto out;
 	}
-	store_abs = realpath(o->store, NULL);
-	if (check_mountpoint(o->mountpoint) < 0)
-		goto out;
 	/* Absolute: the daemon chdirs to / and unmounts by this path at exit. */
 	mnt_abs = realpath(o->mountpoint, NULL);
 	if (!mnt_abs) {
