@@ -26,6 +26,21 @@
 
 static char sb_dir[64];
 
+/* Removes what the target made (at exit). */
+static void sb_cleanup(void)
+{
+	static const char *const names[] = {"superblock", "lock", "tmp", ""};
+	char path[128];
+
+	if (!sb_dir[0])
+		return;
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", sb_dir, FMT_META_DIR, names[i]);
+		remove(path);
+	}
+	remove(sb_dir);
+}
+
 /* A private store directory with an empty .faissfs/ (once per process). */
 static int sb_setup(void)
 {
@@ -33,6 +48,7 @@ static int sb_setup(void)
 
 	if (sb_dir[0])
 		return 0;
+	atexit(sb_cleanup);
 	snprintf(sb_dir, sizeof(sb_dir), "/tmp/faissfs-fuzz-sb.XXXXXX");
 	if (!mkdtemp(sb_dir)) {
 		sb_dir[0] = '\0';
