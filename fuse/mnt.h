@@ -23,6 +23,7 @@ struct store;
 struct store_object;
 struct cache;
 struct mnt_table;
+struct mnt_ctl;
 struct mnt_obj;
 struct mnt_ra;
 
@@ -49,9 +50,11 @@ struct mnt_opts {
 	unsigned kernel_ra_kb; /* kernel read-ahead window to ask for; 0: the kernel's */
 	unsigned long long cache_size;
 	enum log_level log_level;
-	char *fsname;	   /* owned, NULL: "faissfs:STORE" */
-	char *subtype;	   /* owned, NULL: "faissfs" */
-	char *kernel_opts; /* owned, NULL or generic mount flags: "noexec,noatime" */
+	char *metrics;		  /* owned, NULL or -o metrics=ADDR:PORT (HTTP endpoint) */
+	int metrics_allow_remote; /* -o metrics_allow_remote: a non-loopback ADDR is fine */
+	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
+	char *subtype;		  /* owned, NULL: "faissfs" */
+	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
 };
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").
@@ -74,6 +77,7 @@ struct mnt_fs {
 	struct mnt_table *tab;	/* immutable after mount; see node.c for its locks */
 	int ready_fd;		/* written and closed once by mnt_op_init() (one thread) */
 	pthread_key_t dctx_key; /* per-thread struct store_dctx, see read.c */
+	struct mnt_ctl *ctl;	/* immutable after mount: metrics and settings (control.h) */
 	struct mnt_ra *ra;	/* immutable after mount; thread-safe itself */
 	const char *mountpoint; /* immutable: absolute, for the kernel read-ahead window */
 	unsigned kernel_ra_kb;	/* immutable: mnt_opts.kernel_ra_kb */
@@ -81,6 +85,10 @@ struct mnt_fs {
 
 /* Low-level operations table (ops.c). */
 extern const struct fuse_lowlevel_ops mnt_ops;
+/* Copies mnt_ops into @out, each known handler timed into the latency histograms
+ * and the control directory MOUNTPOINT/.faissfs routed to control.c (optime.c);
+ * handlers it does not know pass through.  The session runs this table. */
+void mnt_ops_outer(struct fuse_lowlevel_ops *out);
 
 /* Replies @neg (a -errno) to the kernel, mapping our data errors to what
  * applications expect (see ops.c).  The one place where the sign flips. */

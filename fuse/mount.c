@@ -13,6 +13,7 @@
 #include "mnt.h"
 #include "node.h"
 #include "mount.h"
+#include "control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,13 +67,19 @@ void mnt_usage(void)
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
 	       "  -o ro              accepted: the mount is always read-only\n"
+	       "  -o metrics=ADDR:PORT  also serve the Prometheus metrics at\n"
+	       "                     http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; loopback\n"
+	       "                     addresses only)\n"
+	       "  -o metrics_allow_remote  let -o metrics bind a non-loopback address (the\n"
+	       "                     endpoint has no authentication)\n"
 	       "  -o noexec, exec, noatime, sync, async, dirsync\n"
 	       "                     generic mount flags, passed to the kernel (nosuid and\n"
 	       "                     nodev are always set and accepted)\n"
 	       "\n"
 	       "Permissions are checked by the kernel (default_permissions).  Writes fail with\n"
 	       "EROFS.  Extended attributes user.faissfs.* and user.faiss.* describe each object\n"
-	       "(getfattr -d FILE).\n",
+	       "(getfattr -d FILE).  Metrics, stats and runtime settings are in the hidden\n"
+	       "directory MOUNTPOINT/.faissfs/ (cat MOUNTPOINT/.faissfs/stats).\n",
 	       MNT_THREADS_DEFAULT, MNT_READAHEAD_DEFAULT);
 }
 
@@ -127,6 +134,8 @@ int mnt_parse_size(const char *s, unsigned long long *out)
 struct mnt_raw {
 	char *cache_size;
 	char *log_level;
+	char *metrics;
+	int metrics_allow_remote;
 	char *ready_fd;
 	char *threads;
 	char *readahead;
@@ -155,6 +164,8 @@ struct mnt_raw {
 static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("cache_size=%s", cache_size, 0),
 	RAW("log_level=%s", log_level, 0),
+	RAW("metrics=%s", metrics, 0),
+	RAW("metrics_allow_remote", metrics_allow_remote, 1),
 	RAW("ready_fd=%s", ready_fd, 0),
 	RAW("threads=%s", threads, 0),
 	RAW("readahead=%s", readahead, 0),
@@ -213,6 +224,7 @@ static void raw_release(struct mnt_raw *r)
 {
 	free(r->cache_size);
 	free(r->log_level);
+	free(r->metrics);
 	free(r->ready_fd);
 	free(r->threads);
 	free(r->readahead);
@@ -249,6 +261,7 @@ void mnt_opts_release(struct mnt_opts *o)
 	free(o->store);
 	free(o->mountpoint);
 	free(o->fsname);
+	free(o->metrics);
 	free(o->subtype);
 	free(o->kernel_opts);
 	memset(o, 0, sizeof(*o));
@@ -293,6 +306,13 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			"debug)\n",
 			r.log_level);
 		goto out;
+	}
+	if (r.metrics) {
+		if (mnt_http_check(r.metrics, r.metrics_allow_remote) < 0)
+			goto out;
+		o->metrics_allow_remote = r.metrics_allow_remote;
+		o->metrics = r.metrics;
+		r.metrics = NULL;
 	}
 	if (r.cache_size) {
 		if (mnt_parse_size(r.cache_size, &o->cache_size) < 0 ||
@@ -528,6 +548,9 @@ static int run(const struct mnt_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
+	struct fuse_lowlevel_ops ops;
+	struct mnt_http *http = NULL;
+	int http_fd = -1;
 	struct mnt_fs fs;
 	struct cache_stats cs;
 	struct mnt_ra_stats ras;
@@ -574,12 +597,15 @@ static int run(const struct mnt_opts *o)
 		key = rc == 0;
 	}
 	if (rc == 0)
+		rc = mnt_ctl_new(&fs, o, mnt_abs, &fs.ctl);
+	if (rc == 0)
 		rc = session_args(o, store_abs ? store_abs : o->store, &args);
 	if (rc < 0) {
 		fprintf(stderr, "faissfs mount: cannot set up: %s\n", strerror(-rc));
 		goto out;
 	}
-	se = fuse_session_new(&args, &mnt_ops, sizeof(mnt_ops), &fs);
+	mnt_ops_outer(&ops); /* mnt_ops, timed, with MOUNTPOINT/.faissfs in front */
+	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
 	if (!se) {
 		fprintf(stderr, "faissfs mount: cannot start a FUSE session (see the message "
 				"above; is /dev/fuse there and fuse3 installed?)\n");
@@ -590,6 +616,12 @@ static int run(const struct mnt_opts *o)
 		goto out;
 	}
 	signals = true;
+	if (o->metrics) {
+		/* Bound now, so a busy port fails the mount. */
+		http_fd = mnt_http_listen(o->metrics);
+		if (http_fd < 0)
+			goto out;
+	}
 	if (fuse_session_mount(se, mnt_abs) != 0) {
 		fprintf(stderr,
 			"faissfs mount: cannot mount at '%s' (see the message above; running "
@@ -621,6 +653,12 @@ static int run(const struct mnt_opts *o)
 		 workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
+	if (http_fd >= 0) {
+		/* After the fork: the server's thread would not survive it. */
+		if (mnt_http_start(fs.ctl, http_fd, &http) == 0)
+			log_info("serving metrics at http://%s/metrics", o->metrics);
+		http_fd = -1;
+	}
 	rc = serve(se, o->threads);
 	sd_notify(0, "STOPPING=1");
 	if (rc < 0)
@@ -643,6 +681,9 @@ static int run(const struct mnt_opts *o)
 		 (unsigned long long)cs.prefetch_hits, (unsigned long long)cs.prefetch_unused,
 		 (unsigned long long)ras.failed);
 out:
+	mnt_http_stop(http);
+	if (http_fd >= 0)
+		close(http_fd);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (signals)
@@ -654,6 +695,7 @@ out:
 	if (key)
 		mnt_read_release(&fs);
 	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */
+	mnt_ctl_free(fs.ctl);
 	if (fs.cache)
 		cache_free(fs.cache);
 	store_unlock(lock_fd);

@@ -6,6 +6,8 @@
 #ifndef FAISSFS_FUSE_MOUNT_H
 #define FAISSFS_FUSE_MOUNT_H
 
+#include <sys/ioctl.h>
+
 /* Runs the mount command; argv[0] is "mount".  Parses options, opens the store,
  * mounts, daemonises unless -f, serves until unmounted.
  * Returns the process exit code: 0 after a clean unmount, 1 on a runtime error,
@@ -14,5 +16,25 @@ int mnt_main(int argc, char *argv[]);
 
 /* Prints the mount options for --help. */
 void mnt_usage(void);
+
+/* --- runtime settings of a running mount (faissfs set) ------------------------- */
+
+#define MNT_SET_VALUE_MAX 64
+
+/* The argument of MNT_IOC_SET: a NUL-terminated value. */
+struct mnt_set_arg {
+	char value[MNT_SET_VALUE_MAX];
+};
+
+/* ioctl on an open MOUNTPOINT/.faissfs/NAME file: sets that setting.  An ioctl,
+ * not a write, because the mount is read-only to the kernel. */
+#define MNT_IOC_SET _IOW('F', 0x53, struct mnt_set_arg)
+
+/* Sets @name (a file of MOUNTPOINT/.faissfs/) of the mount at @mnt to @value; it
+ * takes effect at once.  Returns 0; -EINVAL a bad value (the daemon logs what it
+ * accepts); -EACCES not the mount's owner (or root); -ENOENT no such setting or
+ * not a faissfs mount; -EPERM a read-only file; -ENOTTY not a faissfs mount;
+ * -ENAMETOOLONG a value of MNT_SET_VALUE_MAX bytes or more; -errno. */
+int mnt_set(const char *mnt, const char *name, const char *value);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "mnt.h"
 #include "node.h"
+#include "control.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,9 +24,10 @@
 
 /* An open file: a shared object, or the fd of a plain file. */
 struct mnt_fh {
-	struct mnt_node *node; /* alive while the kernel has the file open */
-	struct mnt_obj *obj;   /* reference, or NULL for a plain file */
-	int fd;		       /* plain files: read with pread, else -1 */
+	struct mnt_node *node;	   /* alive while the kernel has the file open */
+	struct mnt_obj *obj;	   /* reference, or NULL for a plain file */
+	int fd;			   /* plain files: read with pread, else -1 */
+	struct mnt_ctl_open track; /* objects: index load clocks (control.h) */
 };
 
 /* One entry of a directory snapshot. */
@@ -65,6 +67,7 @@ void mnt_reply_err(fuse_req_t req, int neg)
 {
 	int err = -neg;
 
+	mnt_ctl_error(req_fs(req)->ctl, neg);
 	if (err <= 0) {
 		log_error("internal error: replying errno %d (please report this bug)", neg);
 		err = EIO;
@@ -205,6 +208,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fh->node = n;
 	fh->obj = ob; /* NULL for a plain file */
+	if (ob)
+		mnt_ctl_open_begin(req_fs(req)->ctl, &fh->track, n, store_object_info(ob->so));
 	fh->fd = -1;
 	if (ob) {
 		close(fd);
@@ -232,6 +237,14 @@ fail:
 	mnt_reply_err(req, rc);
 }
 
+/* Bytes a read of @size at @off of a file of @lsize bytes answers. */
+static uint64_t read_len(uint64_t lsize, size_t size, off_t off)
+{
+	if (off < 0 || (uint64_t)off >= lsize)
+		return 0;
+	return lsize - (uint64_t)off < size ? lsize - (uint64_t)off : size;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -240,6 +253,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (fh->obj) {
+		/* Counted before the reply: once a reader has its bytes, the
+		 * metrics show them. */
+		mnt_ctl_open_read(req_fs(req)->ctl, &fh->track,
+				  read_len(store_object_info(fh->obj->so)->size, size, off));
 		mnt_read_object(req_fs(req), req, fh->obj, size, off);
 		return;
 	}

@@ -9,6 +9,7 @@
  * destructor frees it when libfuse retires the thread.
  */
 #include "mnt.h"
+#include "control.h"
 #include "node.h"
 
 #include <errno.h>
@@ -67,11 +68,16 @@ static int fill_chunk(void *arg, void *dst, size_t len)
 {
 	struct fill_arg *a = arg;
 	struct store_dctx *dc = thread_dctx(a->fs);
+	uint64_t t0;
+	int rc;
 
 	(void)len; /* == store_object_chunk_len(): the key's length */
 	if (!dc)
 		return -ENOMEM;
-	return store_object_read_chunk(a->so, a->idx, dc, dst);
+	t0 = mnt_now_ns();
+	rc = store_object_read_chunk(a->so, a->idx, dc, dst);
+	mnt_ctl_chunk_filled(a->fs->ctl, a->so, a->idx, t0, rc);
+	return rc;
 }
 
 void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size_t size, off_t off)

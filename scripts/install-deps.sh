@@ -23,6 +23,7 @@ fi
 pkgs=(
 	build-essential cmake pkg-config dpkg-dev
 	libfuse3-dev fuse3
+	libmicrohttpd-dev python3-prometheus-client
 	libzstd-dev zstd
 	libmsgpack-dev
 	libcmocka-dev

@@ -13,6 +13,8 @@ int cmd_init(int argc, char *argv[]);
 int cmd_import(int argc, char *argv[]);
 int cmd_export(int argc, char *argv[]);
 int cmd_inspect(int argc, char *argv[]);
+int cmd_stat(int argc, char *argv[]);
+int cmd_set(int argc, char *argv[]);
 int cmd_verify(int argc, char *argv[]);
 
 /* Shared option parsing: "256K", "1M", "4096" -> bytes.  Returns 0 or -EINVAL. */

@@ -34,6 +34,10 @@ static const struct command commands[] = {
 	 "check every object and chunk of a store; quarantine damaged ones"},
 	{"inspect", cmd_inspect, "FILE... [--chunks]",
 	 "show an object's header, FAISS info and chunk table"},
+	{"stat", cmd_stat, "STORE|MOUNT [--json] [--bytes]",
+	 "per tenant and index: FAISS type, d, ntotal, sizes, ratio (metadata only)"},
+	{"set", cmd_set, "MOUNT [NAME VALUE]",
+	 "show or change the runtime settings of a mount (cache_size, log_level...)"},
 };
 
 static void usage(FILE *f)

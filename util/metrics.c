@@ -246,7 +246,11 @@ void metrics_write_hist(struct metrics_buf *b, const char *name, const char *lab
 	sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
 	snprintf(full, sizeof(full), "%s_sum", name);
 	write_name(b, full, labels, NULL);
-	metrics_buf_printf(b, "%.17g\n", (double)sum * bd->scale);
+	if (bd->scale == 1e-9) /* nanoseconds: exact decimal seconds */
+		metrics_buf_printf(b, "%llu.%09llu\n", (unsigned long long)(sum / 1000000000u),
+				   (unsigned long long)(sum % 1000000000u));
+	else
+		metrics_buf_printf(b, "%.17g\n", (double)sum * bd->scale);
 	snprintf(full, sizeof(full), "%s_count", name);
 	metrics_write_u64(b, full, labels, count);
 }

@@ -119,6 +119,7 @@ static void test_hist_no_labels(void **state)
 	assert_non_null(strstr(s, "l_seconds_bucket{le=\"1e-05\"} 1\n"));
 	assert_non_null(strstr(s, "l_seconds_bucket{le=\"10\"} 1\n"));
 	assert_non_null(strstr(s, "l_seconds_bucket{le=\"+Inf\"} 1\n"));
+	assert_non_null(strstr(s, "l_seconds_sum 0.000001000\n"));
 	assert_non_null(strstr(s, "l_seconds_count 1\n"));
 	free(s);
 }
