@@ -152,8 +152,11 @@ tree_state() {
 	fi
 	(
 		cd "$1"
-		find . -printf '%p %y %s %m %T@ %l\n' | sort
-		find . -type f -print0 | sort -z | xargs -0 -r sha256sum
+		# A mount's lock (.faissfs/lock, with its PID) is run-time state, not content.
+		find . -path ./.faissfs/lock -prune -o -path ./.faissfs -printf '%p %y %m\n' -o \
+			-printf '%p %y %s %m %T@ %l\n' | sort
+		find . -path ./.faissfs/lock -prune -o -type f -print0 | sort -z |
+			xargs -0 -r sha256sum
 	) | sha256sum | cut -d' ' -f1
 }
 
