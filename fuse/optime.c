@@ -141,17 +141,39 @@ void mnt_ops_outer(struct fuse_lowlevel_ops *out)
 	*out = mnt_ops;
 	out->ioctl = t_ioctl;
 #define WRAP(field)                                                                                \
-	if (mnt_ops.field)                                                                         \
-		out->field = t_##field;
-	WRAP(lookup)
-	WRAP(forget)
-	WRAP(forget_multi)
-	WRAP(getattr)
-	WRAP(setattr)
-	WRAP(open) WRAP(read) WRAP(write) WRAP(flush) WRAP(release) WRAP(fsync) WRAP(opendir)
-		WRAP(readdir) WRAP(readdirplus) WRAP(releasedir) WRAP(fsyncdir) WRAP(statfs)
-			WRAP(getxattr) WRAP(listxattr) WRAP(mknod) WRAP(mkdir) WRAP(unlink)
-				WRAP(rmdir) WRAP(symlink) WRAP(rename) WRAP(link) WRAP(create)
-					WRAP(setxattr) WRAP(removexattr) WRAP(fallocate)
+	do {                                                                                       \
+		if (mnt_ops.field)                                                                 \
+			out->field = t_##field;                                                    \
+	} while (0)
+	WRAP(lookup);
+	WRAP(forget);
+	WRAP(forget_multi);
+	WRAP(getattr);
+	WRAP(setattr);
+	WRAP(open);
+	WRAP(read);
+	WRAP(write);
+	WRAP(flush);
+	WRAP(release);
+	WRAP(fsync);
+	WRAP(opendir);
+	WRAP(readdir);
+	WRAP(readdirplus);
+	WRAP(releasedir);
+	WRAP(fsyncdir);
+	WRAP(statfs);
+	WRAP(getxattr);
+	WRAP(listxattr);
+	WRAP(mknod);
+	WRAP(mkdir);
+	WRAP(unlink);
+	WRAP(rmdir);
+	WRAP(symlink);
+	WRAP(rename);
+	WRAP(link);
+	WRAP(create);
+	WRAP(setxattr);
+	WRAP(removexattr);
+	WRAP(fallocate);
 #undef WRAP
 }
