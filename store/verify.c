@@ -345,6 +345,32 @@ static void pass1_one(struct verify *v, struct vfile *f, struct store_dctx *dc, 
 
 /* --- second pass: chunks ------------------------------------------------------- */
 
+/* A hole is never read (it reads as zeros), but its stored frame must still be
+ * the RLE frame the writer put there, or `zstd -d` of the object fails.  Uses
+ * @buf (chunk_size bytes) as scratch.  Returns 0 or -EUCLEAN (logged). */
+static int check_hole(const struct store_object *o, uint64_t idx, uint8_t *buf)
+{
+	const struct fmt_chunk_rec *r = &o->recs[idx];
+	size_t len = store_object_chunk_len(o, idx), n = store_hole_frame_size(len);
+	uint8_t *want = buf, *got = buf + n;
+	ssize_t rd;
+
+	if (r->stored_len == n && 2 * n <= o->info.chunk_size) {
+		store_hole_frame_build(want, len);
+		rd = pread(o->fd, got, n, (off_t)r->offset);
+		if (rd == (ssize_t)n && memcmp(want, got, n) == 0)
+			return 0;
+		if (rd < 0)
+			return -errno;
+	}
+	log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): the "
+		  "frame of a hole is damaged (reads still give zeros; `zstd -d` of the object "
+		  "fails) - the stored data is corrupt; restore the file from its source or "
+		  "re-import it",
+		  o->logname, idx, r->offset, r->stored_len);
+	return -EUCLEAN;
+}
+
 static void pass2_one(struct verify *v, const struct vrange *r, struct store_dctx *dc,
 		      uint8_t **buf, size_t *cap)
 {
@@ -370,7 +396,10 @@ static void pass2_one(struct verify *v, const struct vrange *r, struct store_dct
 		goto out;
 	}
 	for (uint64_t i = r->first; i < r->end && i < o->info.nchunks; i++) {
-		ret = store_object_read_chunk(o, i, dc, *buf);
+		if (o->recs[i].kind == FMT_CHUNK_HOLE)
+			ret = check_hole(o, i, *buf);
+		else
+			ret = store_object_read_chunk(o, i, dc, *buf);
 		if (ret == -ENOMEM) {
 			atomic_store(&v->fatal, ret);
 			break;

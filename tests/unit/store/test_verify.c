@@ -182,6 +182,28 @@ static void test_chunk_flip(void **state)
 	assert_int_equal(s.offset[0], (int64_t)off);
 }
 
+static void test_hole_frame_flip(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_stats st;
+	struct store_object *o;
+	struct seen s;
+	uint64_t off = 64, i = 0, n;
+
+	/* The first hole of a.bin (t_fill_mixed makes zero pages). */
+	assert_int_equal(store_object_openat(store_root_fd(f->st), "a.bin", NULL, &o), 0);
+	n = store_object_info(o)->nchunks;
+	for (; i < n && store_object_chunk_kind(o, i) != FMT_CHUNK_HOLE; i++)
+		off += store_object_chunk_stored(o, i);
+	store_object_free(o);
+	assert_true(i < n);
+	flip(f, "a.bin", (off_t)off + 6);
+	assert_int_equal(verify(f, 2, false, &s, &st), -EUCLEAN);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.chunk[0], (int64_t)i);
+	assert_int_equal(s.offset[0], (int64_t)off);
+}
+
 static void test_trailing_bytes_and_header(void **state)
 {
 	struct fixture *f = *state;
@@ -332,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunk_flip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hole_frame_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trailing_bytes_and_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faiss_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair, setup, teardown),
