@@ -39,6 +39,9 @@ cmake --build build-tsan -j"$jobs" --target ffs_cache
 tsan_targets=$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: unit\/cache\/\(.*\)$/unit_cache_\1/p')
 cmake --build build-tsan -j"$jobs" --target $tsan_targets
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -L cache
+# store_verify() checks a store on several threads.
+cmake --build build-tsan -j"$jobs" --target unit_store_test_verify
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R unit/store/test_verify
 
 echo "== fuzz targets, ${FAISSFS_FUZZ_SECONDS:-20} s each (clang, ASan+UBSan)"
 bash scripts/fuzz.sh "${FAISSFS_FUZZ_SECONDS:-20}"
