@@ -263,9 +263,18 @@ static int usage_file(struct usage *u, char *const comp[], int depth, int dirfd,
 	uint64_t logical = (uint64_t)st->st_size, lsize;
 	int fd;
 
+	char path[PATH_MAX];
+	size_t at = 0;
+
+	/* The path under the store, for the log line of a damaged header. */
+	path[0] = '\0';
+	for (int i = 0; i < depth && at < sizeof(path); i++)
+		at += (size_t)snprintf(path + at, sizeof(path) - at, "%s/", comp[i]);
+	if (at < sizeof(path))
+		snprintf(path + at, sizeof(path) - at, "%s", name);
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0) {
-		if (store_object_probe(fd, name, &lsize) == 1)
+		if (store_object_probe(fd, path, &lsize) == 1)
 			logical = lsize;
 		close(fd);
 	}
@@ -481,6 +490,21 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 		      metrics_counter_get(&c->io_errors));
 	write_gauge(b, "faissfs_inodes", "Inodes the kernel holds on the mount.",
 		    mnt_table_count(c->fs->tab));
+	if (c->fs->ra) {
+		struct mnt_ra_stats ra;
+
+		mnt_ra_get_stats(c->fs->ra, &ra);
+		write_counter(b, "faissfs_readahead_triggers_total",
+			      "Reads that queued chunks for read-ahead.", ra.triggers);
+		write_counter(b, "faissfs_readahead_queued_chunks_total",
+			      "Chunks queued for read-ahead.", ra.queued);
+		write_counter(b, "faissfs_readahead_dropped_chunks_total",
+			      "Chunks not queued for read-ahead: the queue was full.", ra.dropped);
+		write_counter(b, "faissfs_readahead_done_chunks_total",
+			      "Chunks decompressed ahead of readers.", ra.done);
+		write_counter(b, "faissfs_readahead_failed_chunks_total",
+			      "Read-ahead chunk fills that failed (not cached).", ra.failed);
+	}
 	render_usage(c, b);
 }
 

@@ -73,7 +73,7 @@ static int add_file(struct stat_list *l, char *const comp[], int depth, int dirf
 {
 	struct store_object *o = NULL;
 	struct stat_file *f;
-	char stem[NAME_MAX + 1], *dot;
+	char stem[NAME_MAX + 1], path[PATH_MAX], *dot;
 	int rc;
 
 	if (l->n == l->cap) {
@@ -102,7 +102,14 @@ static int add_file(struct stat_list *l, char *const comp[], int depth, int dirf
 	}
 	f->mtime = st->st_mtim;
 	f->logical = f->stored = (uint64_t)st->st_size;
-	rc = store_object_openat(dirfd, name, name, &o);
+	/* The path under the store names the file in the store's log lines. */
+	if (depth >= 2)
+		snprintf(path, sizeof(path), "%s/%s/%s", comp[0], comp[1], name);
+	else if (depth == 1)
+		snprintf(path, sizeof(path), "%s/%s", comp[0], name);
+	else
+		snprintf(path, sizeof(path), "%s", name);
+	rc = store_object_openat(dirfd, name, path, &o);
 	if (rc == 0) {
 		const struct store_object_info *info = store_object_info(o);
 
