@@ -340,7 +340,8 @@ int store_open(const char *path, int flags, struct store **out)
 			log_error("%s: cannot open the store: %s", path, strerror(-ret));
 		goto fail;
 	}
-	st->meta_fd = openat(st->root_fd, FMT_META_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->meta_fd =
+		openat(st->root_fd, FMT_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->meta_fd >= 0)
 		fd = openat(st->meta_fd, FMT_SUPERBLOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->meta_fd < 0 || fd < 0) {

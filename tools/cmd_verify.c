@@ -216,7 +216,10 @@ int cmd_verify(int argc, char *argv[])
 			       -ret);
 		else
 			printf("PROBLEM .faissfs/superblock: cannot open the store: %s\n",
-			       strerror(-ret));
+			       ret == -EMEDIUMTYPE	 ? "not a faissfs store"
+			       : ret == -EUCLEAN	 ? "the superblock is corrupt"
+			       : ret == -EPROTONOSUPPORT ? "made by a newer faissfs"
+							 : strerror(-ret));
 		return 1;
 	}
 	ret = store_verify(st, &vo, &s);

@@ -8,7 +8,8 @@
 #  - ".." and over-long names stay inside; .faissfs/ is hidden;
 #  - default_permissions is on and allow_other is off unless asked: user 65534
 #    cannot enter a mount without allow_other, and with it is denied a 0600 file
-#    but reads a 0644 one.
+#    but reads a 0644 one;
+#  - a store whose .faissfs/ is a symlink is refused.
 . "$(dirname "$0")/lib.sh"
 
 chmod 755 "$T" # other users must reach $T/mnt for the permission checks
@@ -118,3 +119,9 @@ for f in "$store/.faissfs" "$store/.faissfs/superblock" "$store/.faissfs/lock" \
 	[ $((8#$m & 8#022)) = 0 ] || fail "$f has mode $m: writable by group or others"
 done
 ok ".faissfs, superblock, lock, tmp: not writable by group or others"
+
+say "a store whose .faissfs is a symlink is refused"
+mkdir -p "$T/evil"
+ln -s "$store/.faissfs" "$T/evil/.faissfs"
+refused "mount of a store whose .faissfs is a symlink" 1 "$FAISSFS" mount -f "$T/evil" "$mnt"
+! is_mounted "$mnt" || fail "a store with a symlinked .faissfs got mounted"
