@@ -1,4 +1,4 @@
-/* format.h - the faissfs store format, version 1, in one header.
+/* format.h - the faissfs store format, version 1.1, in one header.
  *
  * The prose spec with byte tables is store/FORMAT.md; this header and that file
  * must agree.  All integers are little-endian and fixed width; every structure has
