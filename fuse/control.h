@@ -25,6 +25,8 @@ struct store_object_info;
 #define MNT_CTL_NAME	  ".faissfs"
 #define MNT_CTL_INO_FIRST (UINT64_C(1) << 62) /* the directory; its files follow */
 
+#define TENANT_FLAT "-" /* tenant of files at the store root (flat layout) */
+
 /* The FUSE operations whose latency is measured (optime.c). */
 enum mnt_op {
 	MNT_OP_LOOKUP,
@@ -57,6 +59,43 @@ struct mnt_ctl_open {
 	_Atomic bool first_done;
 	struct metrics_hist *first_read; /* NULL: not a FAISS index, not tracked */
 	struct metrics_hist *load;
+};
+
+/* One index of the store: what the size gauges show. */
+struct mnt_usage_row {
+	char *tenant;
+	char *index;
+	uint64_t files, logical, stored;
+};
+
+struct mnt_usage {
+	size_t n, cap;
+	struct mnt_usage_row *rows;
+};
+
+/* The daemon's metrics and settings (observe.c, control.c). */
+struct mnt_ctl {
+	struct mnt_fs *fs; /* borrowed; immutable */
+	char *mountpoint;  /* owned; immutable */
+	char *store;	   /* owned; immutable: the store's absolute path */
+	uid_t owner;	   /* the daemon's uid: may change settings */
+	gid_t group;
+	struct timespec started; /* CLOCK_REALTIME at mount */
+
+	/* Settings: atomics, written by control.c. */
+	_Atomic int level;
+	_Atomic bool compaction;
+
+	/* Metrics: lock-free. */
+	struct metrics_hist op[MNT_OP_COUNT];
+	struct metrics_hist chunk_fill;
+	struct metrics_family first_read; /* labels: tenant, type */
+	struct metrics_family load;
+	struct metrics_counter logical_read, physical_read, checksum_errors, io_errors;
+
+	pthread_mutex_t usage_lock;
+	struct mnt_usage usage; /* protected by usage_lock */
+	uint64_t usage_at;	/* protected by usage_lock; mnt_now_ns() of the walk, 0: none */
 };
 
 /* Makes the metrics and settings of @fs (whose st and cache must be set):
@@ -123,6 +162,9 @@ void mnt_ctl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 
 /* Appends the Prometheus text exposition of every metric to @b. */
 void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b);
+
+/* Appends the human-readable summary (stats) or its JSON (stats.json) to @b. */
+void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json);
 
 /* --- HTTP endpoint (http.c) ---------------------------------------------------------- */
 

@@ -1,0 +1,592 @@
+/* observe.c - the daemon's metrics: the hooks on the request paths, the store
+ * walk behind the size gauges, and the Prometheus and stats renderings.
+ *
+ * Metrics are updated lock-free on the request paths (see the hooks in
+ * control.h) and rendered on demand: when a control file is opened, or when the
+ * HTTP endpoint is scraped.  Cache figures come from cache_get_stats() at that
+ * moment.  The per-index size gauges come from a walk of the store (one
+ * fstatat and one 64-byte header read per file, no decompression), cached for
+ * USAGE_TTL_NS so frequent scrapes of a store with thousands of files stay
+ * cheap; the walk runs in the thread that renders, never on a read path.
+ *
+ * Locks: usage_lock (the cached walk) and the metrics families' own locks; never
+ * held together, and no lock is held across a FUSE reply.
+ */
+#include "control.h"
+#include "node.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "store/format.h"
+#include "store/store.h"
+
+#define USAGE_TTL_NS   (10ull * 1000000000ull)
+#define WALK_DEPTH_MAX 16
+
+static const char *const op_names[MNT_OP_COUNT] = {
+	"lookup",      "forget",     "getattr", "setattr",  "open",	 "read",
+	"write",       "flush",	     "release", "fsync",    "opendir",	 "readdir",
+	"readdirplus", "releasedir", "statfs",	"getxattr", "listxattr", "other",
+};
+
+uint64_t mnt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int mnt_ctl_new(struct mnt_fs *fs, const struct mnt_opts *o, const char *mountpoint,
+		struct mnt_ctl **out)
+{
+	struct mnt_ctl *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->mountpoint = strdup(mountpoint ? mountpoint : "");
+	if (!c->mountpoint) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->store = realpath(store_path(fs->st), NULL);
+	if (!c->store)
+		c->store = strdup(store_path(fs->st));
+	if (!c->store) {
+		free(c->mountpoint);
+		free(c);
+		return -ENOMEM;
+	}
+	c->fs = fs;
+	c->owner = getuid();
+	c->group = getgid();
+	clock_gettime(CLOCK_REALTIME, &c->started);
+	c->level = store_default_params(fs->st)->level;
+	c->compaction = false;
+	(void)o;
+	for (int i = 0; i < MNT_OP_COUNT; i++)
+		metrics_hist_init(&c->op[i], &metrics_bounds_latency);
+	metrics_hist_init(&c->chunk_fill, &metrics_bounds_latency);
+	metrics_family_init(&c->first_read, &metrics_bounds_load);
+	metrics_family_init(&c->load, &metrics_bounds_load);
+	pthread_mutex_init(&c->usage_lock, NULL);
+	*out = c;
+	return 0;
+}
+
+static void usage_release(struct mnt_usage *u)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		free(u->rows[i].tenant);
+		free(u->rows[i].index);
+	}
+	free(u->rows);
+	memset(u, 0, sizeof(*u));
+}
+
+void mnt_ctl_free(struct mnt_ctl *c)
+{
+	if (!c)
+		return;
+	metrics_family_release(&c->first_read);
+	metrics_family_release(&c->load);
+	usage_release(&c->usage);
+	pthread_mutex_destroy(&c->usage_lock);
+	free(c->mountpoint);
+	free(c->store);
+	free(c);
+}
+
+/* --- hooks --------------------------------------------------------------------------- */
+
+void mnt_ctl_op_done(struct mnt_ctl *c, enum mnt_op op, uint64_t t0)
+{
+	metrics_hist_observe(&c->op[op], mnt_now_ns() - t0);
+}
+
+void mnt_ctl_chunk_filled(struct mnt_ctl *c, const struct store_object *so, uint64_t idx,
+			  uint64_t t0, int rc)
+{
+	if (rc < 0)
+		return; /* counted by the error reply (mnt_ctl_error) */
+	metrics_hist_observe(&c->chunk_fill, mnt_now_ns() - t0);
+	/* Holes are never read from disk. */
+	if (store_object_chunk_kind(so, idx) != FMT_CHUNK_HOLE)
+		metrics_counter_add(&c->physical_read, store_object_chunk_stored(so, idx));
+}
+
+void mnt_ctl_error(struct mnt_ctl *c, int neg)
+{
+	if (neg == -EUCLEAN)
+		metrics_counter_add(&c->checksum_errors, 1);
+	else if (neg == -EIO)
+		metrics_counter_add(&c->io_errors, 1);
+}
+
+/* The tenant of node @n: the top directory under the root, or TENANT_FLAT for
+ * a file at the root.  Borrowed from the node (names are immutable). */
+static const char *node_tenant(const struct mnt_node *n)
+{
+	const struct mnt_node *top = n;
+
+	if (!n->parent || !n->parent->parent)
+		return TENANT_FLAT;
+	while (top->parent && top->parent->parent)
+		top = top->parent;
+	return top->name;
+}
+
+void mnt_ctl_open_begin(struct mnt_ctl *c, struct mnt_ctl_open *op, const struct mnt_node *n,
+			const struct store_object_info *info)
+{
+	struct metrics_buf b = METRICS_BUF_INIT;
+
+	memset(op, 0, sizeof(*op));
+	op->t_open = mnt_now_ns();
+	op->size = info->size;
+	if (!info->faiss.valid)
+		return;
+	metrics_buf_printf(&b, "tenant=\"");
+	metrics_buf_label_value(&b, node_tenant(n));
+	metrics_buf_printf(&b, "\",type=\"%s\"", store_faiss_type_name(info->faiss.fourcc));
+	if (!b.err) {
+		op->first_read = metrics_family_get(&c->first_read, b.p);
+		op->load = metrics_family_get(&c->load, b.p);
+	}
+	metrics_buf_release(&b);
+}
+
+void mnt_ctl_open_read(struct mnt_ctl *c, struct mnt_ctl_open *op, uint64_t bytes)
+{
+	uint64_t before, now;
+
+	metrics_counter_add(&c->logical_read, bytes);
+	if (!op->first_read || !bytes)
+		return;
+	now = mnt_now_ns();
+	if (!atomic_exchange(&op->first_done, true))
+		metrics_hist_observe(op->first_read, now - op->t_open);
+	/* A whole-file load: the bytes served by this open reach the file's size
+	 * (counted once, by the read that crosses it). */
+	before = atomic_fetch_add(&op->served, bytes);
+	if (before < op->size && before + bytes >= op->size && op->load)
+		metrics_hist_observe(op->load, now - op->t_open);
+}
+
+/* --- the store walk behind the size gauges ------------------------------------------- */
+
+static int usage_add(struct mnt_usage *u, const char *tenant, const char *index, uint64_t logical,
+		     uint64_t stored)
+{
+	struct mnt_usage_row *r;
+
+	if (u->n == u->cap) {
+		size_t nc = u->cap ? u->cap * 2 : 64;
+
+		r = realloc(u->rows, nc * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		u->rows = r;
+		u->cap = nc;
+	}
+	r = &u->rows[u->n];
+	r->tenant = strdup(tenant);
+	r->index = strdup(index);
+	if (!r->tenant || !r->index) {
+		free(r->tenant);
+		free(r->index);
+		return -ENOMEM;
+	}
+	r->files = 1;
+	r->logical = logical;
+	r->stored = stored;
+	u->n++;
+	return 0;
+}
+
+/* The index a file belongs to, by the FAISSx layouts: TENANT/INDEX/... ->
+ * (TENANT, INDEX); TENANT/FILE and FILE (the flat layout) -> (TENANT or "-",
+ * FILE without its extension).  faissfs stat groups the same way. */
+static int usage_file(struct mnt_usage *u, char *const comp[], int depth, int dirfd,
+		      const char *name, const struct stat *st)
+{
+	char stem[NAME_MAX + 1], *dot;
+	uint64_t logical = (uint64_t)st->st_size, lsize;
+	int fd;
+
+	char path[PATH_MAX];
+	size_t at = 0;
+
+	/* The path under the store, for the log line of a damaged header. */
+	path[0] = '\0';
+	for (int i = 0; i < depth && at < sizeof(path); i++)
+		at += (size_t)snprintf(path + at, sizeof(path) - at, "%s/", comp[i]);
+	if (at < sizeof(path))
+		snprintf(path + at, sizeof(path) - at, "%s", name);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		if (store_object_probe(fd, path, &lsize) == 1)
+			logical = lsize;
+		close(fd);
+	}
+	if (depth >= 2)
+		return usage_add(u, comp[0], comp[1], logical, (uint64_t)st->st_size);
+	snprintf(stem, sizeof(stem), "%s", name);
+	dot = strrchr(stem, '.');
+	if (dot && dot != stem)
+		*dot = '\0';
+	return usage_add(u, depth == 1 ? comp[0] : TENANT_FLAT, stem, logical,
+			 (uint64_t)st->st_size);
+}
+
+/* Walks directory @fd (taken over) at @depth with path components @comp. */
+static int usage_walk(struct mnt_usage *u, int fd, char *comp[], int depth)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (!rc && (de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (depth == 0 && store_name_reserved(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone since readdir */
+		if (S_ISREG(st.st_mode)) {
+			rc = usage_file(u, comp, depth, dirfd(d), de->d_name, &st);
+		} else if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH_MAX) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub < 0)
+				continue;
+			comp[depth] = de->d_name;
+			rc = usage_walk(u, sub, comp, depth + 1);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct mnt_usage_row *x = a, *y = b;
+	int r = strcmp(x->tenant, y->tenant);
+
+	return r ? r : strcmp(x->index, y->index);
+}
+
+/* Refreshes c->usage if older than USAGE_TTL_NS; caller holds usage_lock. */
+static void usage_refresh(struct mnt_ctl *c)
+{
+	struct mnt_usage u = {0};
+	char *comp[WALK_DEPTH_MAX + 1];
+	uint64_t now = mnt_now_ns();
+	size_t w = 0;
+	int fd, rc;
+
+	if (c->usage_at && now - c->usage_at < USAGE_TTL_NS)
+		return;
+	fd = openat(store_root_fd(c->fs->st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("metrics: cannot read the store %s: %s (size gauges left as they were)",
+			 store_path(c->fs->st), strerror(errno));
+		return;
+	}
+	rc = usage_walk(&u, fd, comp, 0);
+	if (rc < 0) {
+		log_warn("metrics: walking the store %s failed: %s (size gauges left as they "
+			 "were)",
+			 store_path(c->fs->st), strerror(-rc));
+		usage_release(&u);
+		return;
+	}
+	/* Merge the files of each index into one row. */
+	if (u.n)
+		qsort(u.rows, u.n, sizeof(*u.rows), row_cmp);
+	for (size_t i = 0; i < u.n; i++) {
+		if (w && !row_cmp(&u.rows[w - 1], &u.rows[i])) {
+			u.rows[w - 1].files += u.rows[i].files;
+			u.rows[w - 1].logical += u.rows[i].logical;
+			u.rows[w - 1].stored += u.rows[i].stored;
+			free(u.rows[i].tenant);
+			free(u.rows[i].index);
+			continue;
+		}
+		u.rows[w++] = u.rows[i];
+	}
+	u.n = w;
+	usage_release(&c->usage);
+	c->usage = u;
+	c->usage_at = now;
+}
+
+/* --- rendering --------------------------------------------------------------------- */
+
+static void write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v)
+{
+	metrics_write_header(b, name, "counter", help);
+	metrics_write_u64(b, name, NULL, v);
+}
+
+static void write_gauge(struct metrics_buf *b, const char *name, const char *help, uint64_t v)
+{
+	metrics_write_header(b, name, "gauge", help);
+	metrics_write_u64(b, name, NULL, v);
+}
+
+static void index_labels(struct metrics_buf *lb, const struct mnt_usage_row *r)
+{
+	lb->len = 0;
+	if (lb->p)
+		lb->p[0] = '\0';
+	metrics_buf_printf(lb, "tenant=\"");
+	metrics_buf_label_value(lb, r->tenant);
+	metrics_buf_printf(lb, "\",index=\"");
+	metrics_buf_label_value(lb, r->index);
+	metrics_buf_printf(lb, "\"");
+}
+
+static void render_usage(struct mnt_ctl *c, struct metrics_buf *b)
+{
+	static const char *const names[3] = {"faissfs_index_logical_bytes",
+					     "faissfs_index_stored_bytes", "faissfs_index_files"};
+	static const char *const helps[3] = {
+		"Logical (uncompressed) bytes of the files of one index, from object headers.",
+		"Bytes the files of one index take in the store (object files as stored).",
+		"Files of one index in the store.",
+	};
+	struct metrics_buf lb = METRICS_BUF_INIT;
+
+	pthread_mutex_lock(&c->usage_lock);
+	usage_refresh(c);
+	for (int k = 0; k < 3; k++) {
+		metrics_write_header(b, names[k], "gauge", helps[k]);
+		for (size_t i = 0; i < c->usage.n; i++) {
+			const struct mnt_usage_row *r = &c->usage.rows[i];
+
+			index_labels(&lb, r);
+			metrics_write_u64(b, names[k], lb.p,
+					  k == 0   ? r->logical
+					  : k == 1 ? r->stored
+						   : r->files);
+		}
+	}
+	pthread_mutex_unlock(&c->usage_lock);
+	metrics_buf_release(&lb);
+}
+
+void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
+{
+	struct cache_stats cs;
+	char lab[48];
+
+	cache_get_stats(c->fs->cache, &cs);
+	metrics_write_header(b, "faissfs_build_info", "gauge",
+			     "Always 1; the version of the running daemon in a label.");
+	metrics_write_u64(b, "faissfs_build_info", "version=\"" FAISSFS_VERSION "\"", 1);
+	metrics_write_header(b, "faissfs_start_time_seconds", "gauge",
+			     "When the mount started, seconds since the epoch.");
+	metrics_write_u64(b, "faissfs_start_time_seconds", NULL, (uint64_t)c->started.tv_sec);
+
+	metrics_write_header(b, "faissfs_fuse_request_duration_seconds", "histogram",
+			     "Time to handle one FUSE request, by operation.");
+	for (int i = 0; i < MNT_OP_COUNT; i++) {
+		snprintf(lab, sizeof(lab), "op=\"%s\"", op_names[i]);
+		metrics_write_hist(b, "faissfs_fuse_request_duration_seconds", lab, &c->op[i]);
+	}
+	metrics_write_family(b, "faissfs_index_first_read_seconds",
+			     "Time from opening a FAISS index file to its first read answered.",
+			     &c->first_read);
+	metrics_write_family(b, "faissfs_index_load_seconds",
+			     "Time from opening a FAISS index file until one open has read all "
+			     "of its bytes.",
+			     &c->load);
+	metrics_write_header(b, "faissfs_chunk_decompress_seconds", "histogram",
+			     "Time to read, decompress and verify one chunk on a cache miss.");
+	metrics_write_hist(b, "faissfs_chunk_decompress_seconds", NULL, &c->chunk_fill);
+
+	write_counter(b, "faissfs_cache_hits_total", "Chunk lookups served from the cache.",
+		      cs.hits);
+	write_counter(b, "faissfs_cache_misses_total",
+		      "Chunk lookups that read and decompressed the chunk.", cs.misses);
+	write_counter(b, "faissfs_cache_evictions_total",
+		      "Chunks dropped from the cache to stay within its budget.", cs.evictions);
+	write_counter(b, "faissfs_cache_fill_errors_total",
+		      "Chunk reads that failed (corrupt or I/O error).", cs.fill_errors);
+	write_gauge(b, "faissfs_cache_bytes", "Decompressed bytes held in the cache.", cs.bytes);
+	write_gauge(b, "faissfs_cache_entries", "Chunks held in the cache.", cs.entries);
+	write_gauge(b, "faissfs_cache_budget_bytes", "The cache's byte budget (cache_size).",
+		    cs.budget);
+
+	write_counter(b, "faissfs_read_logical_bytes_total",
+		      "Bytes of index files served to readers (after decompression).",
+		      metrics_counter_get(&c->logical_read));
+	write_counter(b, "faissfs_read_physical_bytes_total",
+		      "Bytes of compressed chunk frames read from the store on cache misses.",
+		      metrics_counter_get(&c->physical_read));
+	write_counter(b, "faissfs_checksum_errors_total",
+		      "Requests failed because stored data is corrupt (checksum, frame or "
+		      "header; EUCLEAN, EIO to the reader).",
+		      metrics_counter_get(&c->checksum_errors));
+	write_counter(b, "faissfs_io_errors_total",
+		      "Requests failed by an I/O error reading the store (EIO).",
+		      metrics_counter_get(&c->io_errors));
+	write_gauge(b, "faissfs_inodes", "Inodes the kernel holds on the mount.",
+		    mnt_table_count(c->fs->tab));
+	if (c->fs->ra) {
+		struct mnt_ra_stats ra;
+
+		mnt_ra_get_stats(c->fs->ra, &ra);
+		write_counter(b, "faissfs_readahead_triggers_total",
+			      "Reads that queued chunks for read-ahead.", ra.triggers);
+		write_counter(b, "faissfs_readahead_queued_chunks_total",
+			      "Chunks queued for read-ahead.", ra.queued);
+		write_counter(b, "faissfs_readahead_dropped_chunks_total",
+			      "Chunks not queued for read-ahead: the queue was full.", ra.dropped);
+		write_counter(b, "faissfs_readahead_done_chunks_total",
+			      "Chunks decompressed ahead of readers.", ra.done);
+		write_counter(b, "faissfs_readahead_failed_chunks_total",
+			      "Read-ahead chunk fills that failed (not cached).", ra.failed);
+	}
+	render_usage(c, b);
+}
+
+static void json_str(struct metrics_buf *b, const char *s)
+{
+	metrics_buf_printf(b, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			metrics_buf_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			metrics_buf_printf(b, "\\u%04x", ch);
+		else
+			metrics_buf_printf(b, "%c", ch);
+	}
+	metrics_buf_printf(b, "\"");
+}
+
+/* Per-tenant totals of the usage rows (sorted by tenant). */
+struct tenant_sum {
+	const char *tenant;
+	uint64_t indices, files, logical, stored;
+};
+
+static double ratio(uint64_t logical, uint64_t stored)
+{
+	return stored ? (double)logical / (double)stored : 0.0;
+}
+
+void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
+{
+	struct cache_stats cs;
+	struct timespec now;
+	enum log_level lvl = log_get_level();
+	static const char *const lvl_names[] = {"error", "warn", "info", "debug"};
+	uint64_t lookups, up;
+	bool first = true;
+
+	cache_get_stats(c->fs->cache, &cs);
+	clock_gettime(CLOCK_REALTIME, &now);
+	up = (uint64_t)(now.tv_sec - c->started.tv_sec);
+	lookups = cs.hits + cs.misses;
+	if (json) {
+		metrics_buf_printf(b, "{\"store\":");
+		json_str(b, c->store);
+		metrics_buf_printf(b, ",\"mountpoint\":");
+		json_str(b, c->mountpoint);
+		metrics_buf_printf(
+			b,
+			",\"uptime_seconds\":%" PRIu64 ",\"cache\":{\"bytes\":%" PRIu64
+			",\"budget_bytes\":%" PRIu64 ",\"entries\":%" PRIu64 ",\"hits\":%" PRIu64
+			",\"misses\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"fill_errors\":%" PRIu64
+			"},\"read\":{\"logical_bytes\":%" PRIu64 ",\"physical_bytes\":%" PRIu64
+			"},\"errors\":{\"checksum\":%" PRIu64 ",\"io\":%" PRIu64 "}",
+			up, cs.bytes, cs.budget, cs.entries, cs.hits, cs.misses, cs.evictions,
+			cs.fill_errors, metrics_counter_get(&c->logical_read),
+			metrics_counter_get(&c->physical_read),
+			metrics_counter_get(&c->checksum_errors),
+			metrics_counter_get(&c->io_errors));
+		metrics_buf_printf(b,
+				   ",\"settings\":{\"cache_size\":%" PRIu64
+				   ",\"log_level\":\"%s\",\"compression_level\":%d,"
+				   "\"compaction\":%s}",
+				   cs.budget, lvl_names[lvl], atomic_load(&c->level),
+				   atomic_load(&c->compaction) ? "true" : "false");
+		metrics_buf_printf(b, ",\"tenants\":[");
+	} else {
+		metrics_buf_printf(b,
+				   "faissfs: %s mounted at %s (read-only), up %" PRIu64 " s\n"
+				   "cache:    %.1f MiB of %.1f MiB in %" PRIu64 " chunks; %" PRIu64
+				   " hits, %" PRIu64 " misses (hit ratio %.3f), %" PRIu64
+				   " evictions, %" PRIu64 " failed fills\n"
+				   "read:     %" PRIu64 " bytes served, %" PRIu64
+				   " compressed bytes read from the store\n"
+				   "errors:   %" PRIu64 " corrupt data, %" PRIu64 " I/O\n"
+				   "settings: cache_size=%" PRIu64
+				   " log_level=%s compression_level=%d compaction=%s\n"
+				   "          (compression_level and compaction take effect once "
+				   "the mount is writable)\n\n"
+				   "%-24s %8s %8s %16s %16s %7s\n",
+				   c->store, c->mountpoint, up, (double)cs.bytes / 1048576.0,
+				   (double)cs.budget / 1048576.0, cs.entries, cs.hits, cs.misses,
+				   lookups ? (double)cs.hits / (double)lookups : 0.0, cs.evictions,
+				   cs.fill_errors, metrics_counter_get(&c->logical_read),
+				   metrics_counter_get(&c->physical_read),
+				   metrics_counter_get(&c->checksum_errors),
+				   metrics_counter_get(&c->io_errors), cs.budget, lvl_names[lvl],
+				   atomic_load(&c->level),
+				   atomic_load(&c->compaction) ? "on" : "off", "TENANT", "INDICES",
+				   "FILES", "LOGICAL", "STORED", "RATIO");
+	}
+	pthread_mutex_lock(&c->usage_lock);
+	usage_refresh(c);
+	for (size_t i = 0; i < c->usage.n;) {
+		struct tenant_sum t = {c->usage.rows[i].tenant, 0, 0, 0, 0};
+
+		for (; i < c->usage.n && !strcmp(c->usage.rows[i].tenant, t.tenant); i++) {
+			t.indices++;
+			t.files += c->usage.rows[i].files;
+			t.logical += c->usage.rows[i].logical;
+			t.stored += c->usage.rows[i].stored;
+		}
+		if (json) {
+			metrics_buf_printf(b, "%s{\"tenant\":", first ? "" : ",");
+			json_str(b, t.tenant);
+			metrics_buf_printf(b,
+					   ",\"indices\":%" PRIu64 ",\"files\":%" PRIu64
+					   ",\"logical_bytes\":%" PRIu64
+					   ",\"stored_bytes\":%" PRIu64 "}",
+					   t.indices, t.files, t.logical, t.stored);
+		} else {
+			metrics_buf_printf(b,
+					   "%-24s %8" PRIu64 " %8" PRIu64 " %16" PRIu64
+					   " %16" PRIu64 " %7.2f\n",
+					   t.tenant, t.indices, t.files, t.logical, t.stored,
+					   ratio(t.logical, t.stored));
+		}
+		first = false;
+	}
+	pthread_mutex_unlock(&c->usage_lock);
+	if (json)
+		metrics_buf_printf(b, "]}\n");
+}
