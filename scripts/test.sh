@@ -42,6 +42,9 @@ TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -L 
 # store_verify() checks a store on several threads.
 cmake --build build-tsan -j"$jobs" --target unit_store_test_verify
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R unit/store/test_verify
+# The metrics' lock-free counters and histograms (util/metrics.c).
+cmake --build build-tsan -j"$jobs" --target unit_util_test_metrics
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R unit/util/test_metrics
 
 echo "== fuzz targets, ${FAISSFS_FUZZ_SECONDS:-20} s each (clang, ASan+UBSan)"
 bash scripts/fuzz.sh "${FAISSFS_FUZZ_SECONDS:-20}"
