@@ -33,6 +33,7 @@ ok "imported $(wc -l <"$ref/indices.txt") index files"
 port=$((20000 + RANDOM % 20000))
 say "mount -f with -o metrics=127.0.0.1:$port,readahead=0 (exact counts need no read-ahead)"
 mount_fg "$store" "$mnt" "$log" -o "metrics=127.0.0.1:$port,readahead=0"
+pid=$FG_PID
 
 say "the control directory"
 ls -a "$mnt" | grep -qx .faissfs && fail "readdir of the root lists .faissfs"
@@ -147,9 +148,18 @@ PY
 grep -q '^faissfs_cache_misses_total ' "$T/http.txt" || fail "the HTTP answer lacks the metrics"
 ok "GET /metrics on 127.0.0.1:$port: 200, text format 0.0.4; /other: 404"
 refused "-o metrics=0.0.0.0:PORT without metrics_allow_remote" 2 \
-	"$FAISSFS" mount -f "$store" "$T/m2" -o "metrics=0.0.0.0:$((port + 1))"
+	"$FAISSFS" mount -f "$store" "$T/mnt2" -o "metrics=0.0.0.0:$((port + 1))"
 grep -q metrics_allow_remote "$T/err.txt" || fail "the refusal does not name metrics_allow_remote"
-refused "-o metrics=bad" 2 "$FAISSFS" mount -f "$store" "$T/m2" -o metrics=nonsense
+refused "-o metrics=bad" 2 "$FAISSFS" mount -f "$store" "$T/mnt2" -o metrics=nonsense
+"$FAISSFS" init "$T/store2" >/dev/null || fail "faissfs init $T/store2"
+mkdir -p "$T/mnt2"
+mount_fg "$T/store2" "$T/mnt2" "$T/d2.log" -o "metrics=0.0.0.0:$((port + 2)),metrics_allow_remote"
+"$PYTHON" -c 'import sys, urllib.request
+r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10)
+assert r.status == 200 and b"faissfs_cache_budget_bytes" in r.read()' "$((port + 2))" ||
+	fail "GET /metrics from a 0.0.0.0 bind"
+unmount "$T/mnt2" "$FG_PID"
+ok "-o metrics=0.0.0.0:PORT,metrics_allow_remote: served (an empty store)"
 
 say "xattrs equal FAISS's own d and ntotal, for every index type"
 "$PYTHON" - "$ref/indices.txt" "$data" "$mnt" <<'PY' || fail "xattrs differ from FAISS"
@@ -287,4 +297,4 @@ n=$(delta faissfs_checksum_errors_total m7 m6)
 expect "faissfs_io_errors_total" "$(delta faissfs_io_errors_total m7 m6)" 0
 ok "faissfs_checksum_errors_total +$n"
 
-unmount "$mnt" "$FG_PID"
+unmount "$mnt" "$pid"
