@@ -100,7 +100,8 @@ for ((i = 1; i <= iters; i++)); do
 		completions=$((completions + 1))
 	fi
 done
-ok "$iters iterations: $killed killed mid-import, $finished finished first; store whole each time; $completions re-runs completed the import"
+ok "$iters iterations: $killed killed mid-import, $finished finished first;" \
+	"store whole each time; $completions re-runs completed the import"
 
 say "leftovers of killed imports in .faissfs/tmp are removed by verify --repair"
 left=$(find "$store/.faissfs/tmp" -type f | wc -l)

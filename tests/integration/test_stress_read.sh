@@ -48,7 +48,8 @@ if ldd "$FAISSFS" 2>/dev/null | grep -q 'libasan\|libtsan'; then
 	check_rss=0 # a sanitizer's shadow memory and quarantine are not the daemon's
 	skip "sanitizer build: VmRSS is reported, not held to the budget"
 fi
-ok "daemon $dpid: VmRSS $((base_kb / 1024)) MiB at start; limit $((limit_kb / 1024)) MiB (start + ${cache_mb}M cache + ${slack_mb}M)"
+ok "daemon $dpid: VmRSS $((base_kb / 1024)) MiB at start;" \
+	"limit $((limit_kb / 1024)) MiB (start + ${cache_mb}M cache + ${slack_mb}M)"
 
 stop=$T/stop
 tick() { echo >>"$T/progress/$1"; }
@@ -150,7 +151,8 @@ fi
 for f in "$T"/progress/*; do
 	printf '   %-7s %6d units\n' "$(basename "$f")" "$(wc -l <"$f")"
 done
-ok "$(progress) units of work, every byte equal to the source; peak VmRSS $((peak_kb / 1024)) MiB (limit $((limit_kb / 1024)) MiB)"
+ok "$(progress) units of work, every byte equal to the source;" \
+	"peak VmRSS $((peak_kb / 1024)) MiB (limit $((limit_kb / 1024)) MiB)"
 ! grep -E ' error ' "$T/daemon.log" || fail "the daemon logged errors"
 unmount "$mnt" "$dpid"
 ok "the daemon exited cleanly after the load"
