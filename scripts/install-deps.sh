@@ -31,6 +31,7 @@ pkgs=(
 	squashfuse squashfs-tools fio attr bc util-linux libxxhash-dev
 	clang libclang-rt-14-dev
 	libsystemd-dev debhelper lintian
+	prometheus # for promtool only: tests check the metrics text with it
 )
 if [ "${FAISSFS_SKIP_APT:-0}" != 1 ]; then
 	export DEBIAN_FRONTEND=noninteractive
