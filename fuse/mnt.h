@@ -33,7 +33,7 @@ struct mnt_ra;
 #define MNT_THREADS_DEFAULT   8u
 #define MNT_IO_MAX	      (1u << 20) /* max_read, max_write, max_readahead */
 #define MNT_TIMEOUT	      3600.0	 /* entry and attr timeouts, seconds */
-#define MNT_READAHEAD_DEFAULT 8u	 /* chunks decompressed ahead of a sequential reader */
+#define MNT_READAHEAD_DEFAULT 16u	 /* chunks decompressed ahead of a sequential reader */
 #define MNT_KERNEL_RA_DEFAULT 1024u	 /* KiB: the kernel's read-ahead window on the mount */
 
 struct mnt_opts {
