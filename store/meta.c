@@ -279,68 +279,77 @@ static uint64_t zero_hash(size_t len)
 	return XXH3_64bits_digest(&st);
 }
 
-/* Checks the records of @m against the header; logs the first bad one.  A HOLE
- * is never read, so its hash is checked here: it must be that of zeros (only two
- * lengths exist, a full chunk and the last one, so this costs two hashes). */
-static int check_recs(const struct store_meta *m, const struct fmt_object_header *h,
-		      const char *logname)
+int store_rec_check(const struct fmt_chunk_rec *r, uint64_t idx, uint32_t incompat,
+		    uint64_t trailer_offset, uint64_t hole_hash, const char *logname)
 {
-	uint64_t stored = 0, zh_full = 0, zh_last = 0;
+	if (r->filter > FMT_FILTER_MAX) {
+		log_error("object %s: chunk %" PRIu64 " uses filter %u, unknown to this "
+			  "faissfs: upgrade faissfs",
+			  logname, idx, r->filter);
+		return -EPROTONOSUPPORT;
+	}
+	/* A filter only on a compressed frame, and only in an object that
+	 * announces filters (so that readers without them refuse it). */
+	if (r->filter != FMT_FILTER_NONE &&
+	    (r->kind != FMT_CHUNK_ZSTD || !(incompat & FMT_OBJ_INCOMPAT_FILTER))) {
+		log_error("object %s: chunk %" PRIu64 " has filter %u on a %s chunk%s - the "
+			  "stored data is corrupt; " CORRUPT_HINT,
+			  logname, idx, r->filter, r->kind == FMT_CHUNK_ZSTD ? "zstd" : "non-zstd",
+			  incompat & FMT_OBJ_INCOMPAT_FILTER
+				  ? ""
+				  : " in an object without the filter feature bit");
+		return -EUCLEAN;
+	}
+	if (r->kind > FMT_CHUNK_ZSTD || r->stored_len == 0 || r->offset < FMT_OBJ_HEADER_SIZE ||
+	    r->offset > trailer_offset || r->stored_len > trailer_offset - r->offset) {
+		log_error("object %s: chunk %" PRIu64 " record is invalid (kind %u, offset "
+			  "%" PRIu64 ", %u bytes, chunk data ends at %" PRIu64 ") - the "
+			  "stored data is corrupt; " CORRUPT_HINT,
+			  logname, idx, r->kind, r->offset, r->stored_len, trailer_offset);
+		return -EUCLEAN;
+	}
+	if (r->kind == FMT_CHUNK_HOLE && r->hash != hole_hash) {
+		log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes) "
+			  "is marked as a hole but its checksum is not that of zeros - the "
+			  "stored data is corrupt; " CORRUPT_HINT,
+			  logname, idx, r->offset, r->stored_len);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* Checks the raw records of @m (m->table) against the header; logs the first
+ * bad one.  A HOLE is never read, so its hash is checked here: it must be that
+ * of zeros (only two lengths exist, a full chunk and the last one, so this costs
+ * at most two hashes, kept in @m for the checks on access).  Touches every
+ * record once, in order: a mapped table is read sequentially. */
+static int check_table(struct store_meta *m, const struct fmt_object_header *h, const char *logname)
+{
+	uint64_t stored = 0;
 	bool have_full = false, have_last = false;
+	int ret;
 
 	for (uint64_t i = 0; i < m->nchunks; i++) {
-		const struct fmt_chunk_rec *r = &m->recs[i];
+		struct fmt_chunk_rec r;
+		bool last = i == m->nchunks - 1;
 
-		if (r->filter > FMT_FILTER_MAX) {
-			log_error("object %s: chunk %" PRIu64 " uses filter %u, unknown to this "
-				  "faissfs: upgrade faissfs",
-				  logname, i, r->filter);
-			return -EPROTONOSUPPORT;
-		}
-		/* A filter only on a compressed frame, and only in an object that
-		 * announces filters (so that readers without them refuse it). */
-		if (r->filter != FMT_FILTER_NONE &&
-		    (r->kind != FMT_CHUNK_ZSTD ||
-		     !(h->feature_incompat & FMT_OBJ_INCOMPAT_FILTER))) {
-			log_error("object %s: chunk %" PRIu64
-				  " has filter %u on a %s chunk%s - the "
-				  "stored data is corrupt; " CORRUPT_HINT,
-				  logname, i, r->filter,
-				  r->kind == FMT_CHUNK_ZSTD ? "zstd" : "non-zstd",
-				  h->feature_incompat & FMT_OBJ_INCOMPAT_FILTER
-					  ? ""
-					  : " in an object without the filter feature bit");
-			return -EUCLEAN;
-		}
-		if (r->kind > FMT_CHUNK_ZSTD || r->stored_len == 0 ||
-		    r->offset < FMT_OBJ_HEADER_SIZE || r->offset > h->trailer_offset ||
-		    r->stored_len > h->trailer_offset - r->offset) {
-			log_error("object %s: chunk %" PRIu64 " record is invalid (kind %u, offset "
-				  "%" PRIu64 ", %u bytes, chunk data ends at %" PRIu64 ") - the "
-				  "stored data is corrupt; " CORRUPT_HINT,
-				  logname, i, r->kind, r->offset, r->stored_len, h->trailer_offset);
-			return -EUCLEAN;
-		}
-		if (r->kind == FMT_CHUNK_HOLE) {
-			bool last = i == m->nchunks - 1;
+		store_rec_get(m->table + i * FMT_CHUNK_REC_SIZE, &r);
+		if (r.kind == FMT_CHUNK_HOLE) {
 			size_t len = last ? (size_t)(m->size - i * m->chunk_size) : m->chunk_size;
-			uint64_t *zh = last ? &zh_last : &zh_full;
-			bool *have = last ? &have_last : &have_full;
 
-			if (!*have) {
-				*zh = zero_hash(len);
-				*have = true;
-			}
-			if (r->hash != *zh) {
-				log_error(
-					"object %s: chunk %" PRIu64 " (stored at offset %" PRIu64
-					", %u bytes) is marked as a hole but its checksum is not "
-					"that of zeros - the stored data is corrupt; " CORRUPT_HINT,
-					logname, i, r->offset, r->stored_len);
-				return -EUCLEAN;
+			if (last && !have_last) {
+				m->hole_hash_last = zero_hash(len);
+				have_last = true;
+			} else if (!last && !have_full) {
+				m->hole_hash_full = zero_hash(len);
+				have_full = true;
 			}
 		}
-		stored += r->stored_len;
+		ret = store_rec_check(&r, i, h->feature_incompat, h->trailer_offset,
+				      last ? m->hole_hash_last : m->hole_hash_full, logname);
+		if (ret)
+			return ret;
+		stored += r.stored_len;
 	}
 	if (stored != m->stored) {
 		log_error("object %s: trailer says %" PRIu64 " stored bytes but its chunks hold "
@@ -351,8 +360,8 @@ static int check_recs(const struct store_meta *m, const struct fmt_object_header
 	return 0;
 }
 
-int store_meta_decode(const uint8_t *buf, size_t len, const struct fmt_object_header *h,
-		      const char *logname, struct store_meta *out, uint64_t *hash)
+int store_meta_parse(const uint8_t *buf, size_t len, const struct fmt_object_header *h,
+		     const char *logname, struct store_meta *out, uint64_t *hash)
 {
 	struct store_meta m = {0};
 	msgpack_unpacked up;
@@ -435,26 +444,20 @@ int store_meta_decode(const uint8_t *buf, size_t len, const struct fmt_object_he
 		bad = "the chunk table length does not match the size";
 		goto bad;
 	}
-	if (m.nchunks) {
-		m.recs = malloc(m.nchunks * sizeof(*m.recs));
-		if (!m.recs) {
-			ret = -ENOMEM;
-			goto out;
+	m.table = (const uint8_t *)chunks->via.bin.ptr;
+	if (!have_stored) {
+		struct fmt_chunk_rec r;
+
+		for (uint64_t i = 0; i < m.nchunks; i++) {
+			store_rec_get(m.table + i * FMT_CHUNK_REC_SIZE, &r);
+			m.stored += r.stored_len;
 		}
 	}
-	for (uint64_t i = 0; i < m.nchunks; i++)
-		store_rec_get((const uint8_t *)chunks->via.bin.ptr + i * FMT_CHUNK_REC_SIZE,
-			      &m.recs[i]);
-	if (!have_stored) {
-		for (uint64_t i = 0; i < m.nchunks; i++)
-			m.stored += m.recs[i].stored_len;
-	}
-	ret = check_recs(&m, h, logname);
+	ret = check_table(&m, h, logname);
 	if (ret)
 		goto out;
 	*out = m;
 	*hash = hv;
-	m.recs = NULL;
 	ret = 0;
 	goto out;
 
@@ -464,7 +467,28 @@ bad:
 		  logname, h->trailer_offset, len, bad);
 	ret = -EUCLEAN;
 out:
-	free(m.recs);
 	msgpack_unpacked_destroy(&up);
 	return ret;
+}
+
+int store_meta_decode(const uint8_t *buf, size_t len, const struct fmt_object_header *h,
+		      const char *logname, struct store_meta *out, uint64_t *hash)
+{
+	struct store_meta m;
+	uint64_t hv;
+	int ret = store_meta_parse(buf, len, h, logname, &m, &hv);
+
+	if (ret)
+		return ret;
+	m.recs = NULL;
+	if (m.nchunks) {
+		m.recs = malloc(m.nchunks * sizeof(*m.recs));
+		if (!m.recs)
+			return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < m.nchunks; i++)
+		store_rec_get(m.table + i * FMT_CHUNK_REC_SIZE, &m.recs[i]);
+	*out = m;
+	*hash = hv;
+	return 0;
 }

@@ -5,7 +5,9 @@
 
 uint64_t store_object_chunk_hash(const struct store_object *o, uint64_t idx)
 {
-	if (idx >= o->info.nchunks)
+	struct fmt_chunk_rec r;
+
+	if (idx >= o->info.nchunks || store_object_rec(o, idx, &r))
 		return 0;
-	return o->recs[idx].hash;
+	return r.hash;
 }

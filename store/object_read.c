@@ -4,14 +4,26 @@
  * completely; after that the object is immutable and read_chunk() only needs a
  * pread, one zstd frame decode and one XXH3 per chunk.  Every byte from disk is
  * checked before use: bad data is -EUCLEAN, logged with file, chunk and offset.
+ *
+ * Memory: the chunk table (24 bytes per chunk, 96 MiB per TiB at 256 KiB chunks)
+ * is never decoded into an array.  A small trailer is copied to the heap; a large
+ * one is mapped read-only, checked once at open (checksum and every record), and
+ * its pages then dropped from this process (MADV_DONTNEED): later accesses fault
+ * single pages back from the page cache, which the kernel may evict.  Each
+ * access decodes one record and checks its bounds again, so a file changed under
+ * an open object gives -EUCLEAN, not a wild read.  A mapped object whose file is
+ * truncated in place would raise SIGBUS: objects are only ever replaced by
+ * rename(), never rewritten.
  */
 #include "store_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -170,17 +182,74 @@ void store_object_free(struct store_object *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->logname);
-	free(o->recs);
+	free(o->trailer);
+	if (o->map)
+		munmap(o->map, o->map_len);
 	free(o);
+}
+
+/* Brings the trailer described by @h into memory for @o: a heap copy
+ * (o->trailer) when small, else a read-only mapping (o->map).  Sets *buf to its
+ * first byte.  Returns 0, -EUCLEAN (truncated, logged), -ENOMEM or -errno. */
+static int trailer_load(struct store_object *o, int fd, const struct fmt_object_header *h,
+			const uint8_t **buf)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = h->trailer_offset - h->trailer_offset % page;
+	void *map;
+	int ret;
+
+	if (h->trailer_size < STORE_TABLE_MAP_MIN) {
+		o->trailer = malloc(h->trailer_size);
+		if (!o->trailer)
+			return -ENOMEM;
+		ret = pread_full(fd, o->trailer, h->trailer_size, h->trailer_offset);
+		if (ret > 0) {
+			log_error("object %s: trailer (offset %" PRIu64
+				  ", %u bytes) is truncated - "
+				  "the stored data is corrupt; " CORRUPT_HINT,
+				  o->logname, h->trailer_offset, h->trailer_size);
+			ret = -EUCLEAN;
+		}
+		if (ret)
+			return ret;
+		*buf = o->trailer;
+		return 0;
+	}
+	/* store_header_check() made sure the trailer lies inside the file. */
+	o->map_len = (size_t)(h->trailer_offset - start + h->trailer_size);
+	map = mmap(NULL, o->map_len, PROT_READ, MAP_SHARED, fd, (off_t)start);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		log_error("object %s: cannot map its chunk table (%u bytes at offset %" PRIu64
+			  "): %s - raise the address space limit (ulimit -v) or free memory",
+			  o->logname, h->trailer_size, h->trailer_offset, strerror(-ret));
+		return ret;
+	}
+	madvise(map, o->map_len, MADV_SEQUENTIAL); /* open reads it once, in order */
+	o->map = map;
+	*buf = (const uint8_t *)map + (h->trailer_offset - start);
+	return 0;
+}
+
+int store_object_rec(const struct store_object *o, uint64_t idx, struct fmt_chunk_rec *r)
+{
+	bool last = idx == o->info.nchunks - 1;
+
+	assert(idx < o->info.nchunks);
+	store_rec_get(o->table + idx * FMT_CHUNK_REC_SIZE, r);
+	return store_rec_check(r, idx, o->incompat, o->trailer_offset,
+			       last ? o->hole_hash_last : o->hole_hash_full, o->logname);
 }
 
 /* Opens the object on @fd, which it takes over (closed on failure too). */
 static int object_open(int fd, const char *logname, struct store_object **out)
 {
 	struct store_object *o = NULL;
-	uint8_t hbuf[FMT_OBJ_HEADER_SIZE], *tbuf = NULL;
+	uint8_t hbuf[FMT_OBJ_HEADER_SIZE];
+	const uint8_t *tbuf = NULL;
 	struct fmt_object_header h;
-	struct store_meta m = {0};
+	struct store_meta m;
 	struct stat stb;
 	ssize_t n;
 	int ret;
@@ -211,20 +280,6 @@ static int object_open(int fd, const char *logname, struct store_object **out)
 	ret = store_header_check(hbuf, (size_t)n, (uint64_t)stb.st_size, logname, &h);
 	if (ret)
 		goto fail;
-	tbuf = malloc(h.trailer_size);
-	if (!tbuf) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	ret = pread_full(fd, tbuf, h.trailer_size, h.trailer_offset);
-	if (ret > 0) {
-		log_error("object %s: trailer (offset %" PRIu64 ", %u bytes) is truncated - the "
-			  "stored data is corrupt; " CORRUPT_HINT,
-			  logname, h.trailer_offset, h.trailer_size);
-		ret = -EUCLEAN;
-	}
-	if (ret)
-		goto fail;
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		ret = -ENOMEM;
@@ -236,25 +291,31 @@ static int object_open(int fd, const char *logname, struct store_object **out)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = store_meta_decode(tbuf, h.trailer_size, &h, o->logname, &m, &o->trailer_hash);
+	ret = trailer_load(o, fd, &h, &tbuf);
 	if (ret)
 		goto fail;
+	ret = store_meta_parse(tbuf, h.trailer_size, &h, o->logname, &m, &o->trailer_hash);
+	if (ret)
+		goto fail;
+	if (o->map)
+		madvise(o->map, o->map_len, MADV_DONTNEED); /* advice: its failure is harmless */
 	o->fd = fd;
 	o->header_checksum = h.checksum;
 	o->trailer_offset = h.trailer_offset;
-	o->recs = m.recs;
+	o->incompat = h.feature_incompat;
+	o->hole_hash_full = m.hole_hash_full;
+	o->hole_hash_last = m.hole_hash_last;
+	o->table = m.table;
 	o->info.size = m.size;
 	o->info.stored = m.stored;
 	o->info.nchunks = m.nchunks;
 	o->info.chunk_size = m.chunk_size;
 	o->info.level = m.level;
 	o->info.faiss = m.faiss;
-	free(tbuf);
 	*out = o;
 	return 0;
 
 fail:
-	free(tbuf);
 	store_object_free(o);
 	close(fd);
 	return ret;
@@ -303,29 +364,38 @@ size_t store_object_chunk_len(const struct store_object *o, uint64_t idx)
 
 int store_object_chunk_kind(const struct store_object *o, uint64_t idx)
 {
+	struct fmt_chunk_rec r;
+	int ret;
+
 	if (idx >= o->info.nchunks)
 		return -EINVAL;
-	return o->recs[idx].kind;
+	ret = store_object_rec(o, idx, &r);
+	return ret ? ret : r.kind;
 }
 
 uint32_t store_object_chunk_stored(const struct store_object *o, uint64_t idx)
 {
-	if (idx >= o->info.nchunks)
+	struct fmt_chunk_rec r;
+
+	if (idx >= o->info.nchunks || store_object_rec(o, idx, &r))
 		return 0;
-	return o->recs[idx].stored_len;
+	return r.stored_len;
 }
 
 int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct store_dctx *dc,
 			    void *dst)
 {
-	const struct fmt_chunk_rec *r;
+	struct fmt_chunk_rec rec;
+	const struct fmt_chunk_rec *r = &rec;
 	size_t len;
 	const char *bad;
 	int ret;
 
 	if (idx >= o->info.nchunks)
 		return -EINVAL;
-	r = &o->recs[idx];
+	ret = store_object_rec(o, idx, &rec);
+	if (ret)
+		return ret;
 	len = store_object_chunk_len(o, idx);
 	if (r->kind == FMT_CHUNK_HOLE) {
 		memset(dst, 0, len);

@@ -131,7 +131,9 @@ void store_object_id(const struct store_object *o, uint64_t id[2]);
 /* Logical length of chunk @idx (chunk_size, or less for the last). */
 size_t store_object_chunk_len(const struct store_object *o, uint64_t idx);
 
-/* Kind (enum fmt_chunk_kind) and stored length of chunk @idx. */
+/* Kind (enum fmt_chunk_kind) and stored length of chunk @idx.  Past the end,
+ * kind is -EINVAL and length 0; a record changed on disk since open (logged)
+ * gives -EUCLEAN and 0. */
 int store_object_chunk_kind(const struct store_object *o, uint64_t idx);
 uint32_t store_object_chunk_stored(const struct store_object *o, uint64_t idx);
 

@@ -50,7 +50,7 @@ struct store_cctx {
 	size_t zcap;
 };
 
-/* The decoded trailer, what the object reader keeps in memory. */
+/* The decoded trailer. */
 struct store_meta {
 	uint64_t size;
 	uint32_t chunk_size;
@@ -58,9 +58,17 @@ struct store_meta {
 	uint64_t stored;
 	struct store_faiss_info faiss;
 	uint64_t nchunks;
-	struct fmt_chunk_rec *recs; /* nchunks records, decoded; owned */
+	const uint8_t *table;	    /* nchunks * 24 on-disk records, inside the parsed buffer */
+	uint64_t hole_hash_full;    /* XXH3 of a full chunk of zeros, if the table has a hole */
+	uint64_t hole_hash_last;    /* of the last chunk's zeros, if the last chunk is a hole */
+	struct fmt_chunk_rec *recs; /* store_meta_decode() only: decoded records; owned */
 };
 
+/* An open object.  The chunk table stays in its on-disk form and a record is
+ * decoded (and its bounds checked again) on each access, so memory does not
+ * grow with the file: a small trailer is copied to the heap, a large one
+ * (STORE_TABLE_MAP_MIN bytes and more) is mapped read-only, so the kernel's page
+ * cache holds it and may evict it.  Immutable after open; any thread may read. */
 struct store_object {
 	int fd;
 	char *logname;
@@ -68,8 +76,23 @@ struct store_object {
 	uint64_t header_checksum;
 	uint64_t trailer_hash;
 	uint64_t trailer_offset;
-	struct fmt_chunk_rec *recs; /* info.nchunks records */
+	uint32_t incompat;	 /* the header's feature_incompat */
+	uint64_t hole_hash_full; /* see struct store_meta */
+	uint64_t hole_hash_last;
+	const uint8_t *table; /* info.nchunks raw records, in @trailer or in @map */
+	uint8_t *trailer;     /* heap copy of a small trailer, or NULL */
+	void *map;	      /* read-only mapping of a large trailer, or NULL */
+	size_t map_len;
 };
+
+/* Trailers of at least this many bytes are mapped rather than copied (about
+ * 43,000 chunks: 10 GiB of logical file at 256 KiB chunks). */
+#define STORE_TABLE_MAP_MIN (1u << 20)
+
+/* Decodes record @idx (< nchunks) of @o into @r and checks it as open did.
+ * Returns 0, or -EUCLEAN / -EPROTONOSUPPORT (logged; only if the file changed
+ * under the open object). */
+int store_object_rec(const struct store_object *o, uint64_t idx, struct fmt_chunk_rec *r);
 
 /* Grows *buf to at least @need bytes.  Returns 0 or -ENOMEM (buffer unchanged). */
 int store_buf_reserve(uint8_t **buf, size_t *cap, size_t need);
@@ -106,11 +129,24 @@ bool store_header_is_object(const uint8_t *buf, size_t n);
 int store_meta_encode(const struct store_meta *m, const uint8_t *recs_raw, uint8_t **out,
 		      size_t *out_len);
 
-/* Decodes and checks a whole trailer frame (@buf, @len) against header @h.
- * On success fills @m (m->recs malloc()ed, caller frees) and *hash (the XXH3 of
- * the map).  Returns 0, -EUCLEAN, -EPROTONOSUPPORT (both logged) or -ENOMEM. */
+/* Decodes and checks a whole trailer frame (@buf, @len) against header @h,
+ * every chunk record included.  Allocates nothing: on success fills @m, whose
+ * m->table points into @buf (valid as long as @buf; m->recs is left unset), and
+ * *hash (the XXH3 of the map).  Returns 0, -EUCLEAN or -EPROTONOSUPPORT (logged). */
+int store_meta_parse(const uint8_t *buf, size_t len, const struct fmt_object_header *h,
+		     const char *logname, struct store_meta *m, uint64_t *hash);
+
+/* store_meta_parse(), then the records decoded into m->recs (malloc()ed, caller
+ * frees; for tests and tools).  Returns what parse does, or -ENOMEM. */
 int store_meta_decode(const uint8_t *buf, size_t len, const struct fmt_object_header *h,
 		      const char *logname, struct store_meta *m, uint64_t *hash);
+
+/* Checks one decoded record @r of chunk @idx of an object whose header has
+ * @incompat feature bits and its trailer at @trailer_offset; @hole_hash is the
+ * XXH3 of the zeros a hole of this chunk's length holds.  Returns 0, -EUCLEAN or
+ * -EPROTONOSUPPORT (logged with @logname and @idx). */
+int store_rec_check(const struct fmt_chunk_rec *r, uint64_t idx, uint32_t incompat,
+		    uint64_t trailer_offset, uint64_t hole_hash, const char *logname);
 
 /* Encodes/decodes one 24-byte chunk record. */
 void store_rec_put(uint8_t *p, const struct fmt_chunk_rec *r);

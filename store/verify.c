@@ -240,15 +240,23 @@ static void check_layout(struct verify *v, struct vfile *f, const struct store_o
 	struct stat stb;
 
 	for (uint64_t i = 0; i < o->info.nchunks; i++) {
-		if (o->recs[i].offset != pos) {
-			problem(v, f->path, (int64_t)i, (int64_t)o->recs[i].offset, -EUCLEAN,
+		struct fmt_chunk_rec r;
+
+		if (store_object_rec(o, i, &r)) {
+			problem(v, f->path, (int64_t)i, -1, -EUCLEAN,
+				"chunk record changed since the object was opened");
+			atomic_store(&f->bad, true);
+			return;
+		}
+		if (r.offset != pos) {
+			problem(v, f->path, (int64_t)i, (int64_t)r.offset, -EUCLEAN,
 				"chunk frame expected at offset %" PRIu64 " (frames must follow "
 				"each other)",
 				pos);
 			atomic_store(&f->bad, true);
 			return;
 		}
-		pos += o->recs[i].stored_len;
+		pos += r.stored_len;
 	}
 	if (pos != o->trailer_offset) {
 		problem(v, f->path, -1, (int64_t)pos, -EUCLEAN,
@@ -277,6 +285,7 @@ static void check_faiss(struct verify *v, struct vfile *f, const struct store_ob
 			struct store_dctx *dc, uint8_t *buf)
 {
 	struct store_faiss_info got;
+	struct fmt_chunk_rec r0;
 	size_t len;
 	int ret;
 
@@ -290,11 +299,11 @@ static void check_faiss(struct verify *v, struct vfile *f, const struct store_ob
 	}
 	len = store_object_chunk_len(o, 0);
 	ret = store_object_read_chunk(o, 0, dc, buf);
-	if (ret)
+	if (ret || store_object_rec(o, 0, &r0))
 		return; /* the second pass reports it, with its offset */
 	store_faiss_parse(buf, len < 64 ? len : 64, &got);
 	if (!faiss_equal(&got, &o->info.faiss)) {
-		problem(v, f->path, 0, (int64_t)o->recs[0].offset, -EUCLEAN,
+		problem(v, f->path, 0, (int64_t)r0.offset, -EUCLEAN,
 			"FAISS header in chunk 0 (%s, d %d, ntotal %" PRId64 ") disagrees with the "
 			"trailer (%s, d %d, ntotal %" PRId64 ")",
 			got.valid ? got.fourcc : "none", got.d, got.ntotal,
@@ -350,11 +359,15 @@ static void pass1_one(struct verify *v, struct vfile *f, struct store_dctx *dc, 
  * @buf (chunk_size bytes) as scratch.  Returns 0 or -EUCLEAN (logged). */
 static int check_hole(const struct store_object *o, uint64_t idx, uint8_t *buf)
 {
-	const struct fmt_chunk_rec *r = &o->recs[idx];
+	struct fmt_chunk_rec rec;
+	const struct fmt_chunk_rec *r = &rec;
 	size_t len = store_object_chunk_len(o, idx), n = store_hole_frame_size(len);
 	uint8_t *want = buf, *got = buf + n;
 	ssize_t rd;
+	int ret = store_object_rec(o, idx, &rec);
 
+	if (ret)
+		return ret;
 	if (r->stored_len == n && 2 * n <= o->info.chunk_size) {
 		store_hole_frame_build(want, len);
 		rd = pread(o->fd, got, n, (off_t)r->offset);
@@ -396,17 +409,19 @@ static void pass2_one(struct verify *v, const struct vrange *r, struct store_dct
 		goto out;
 	}
 	for (uint64_t i = r->first; i < r->end && i < o->info.nchunks; i++) {
-		if (o->recs[i].kind == FMT_CHUNK_HOLE)
-			ret = check_hole(o, i, *buf);
-		else
-			ret = store_object_read_chunk(o, i, dc, *buf);
+		struct fmt_chunk_rec rec = {0};
+
+		ret = store_object_rec(o, i, &rec);
+		if (!ret)
+			ret = rec.kind == FMT_CHUNK_HOLE ? check_hole(o, i, *buf)
+							 : store_object_read_chunk(o, i, dc, *buf);
 		if (ret == -ENOMEM) {
 			atomic_store(&v->fatal, ret);
 			break;
 		}
 		if (ret) {
-			problem(v, f->path, (int64_t)i, (int64_t)o->recs[i].offset, ret,
-				"chunk of %u stored bytes: %s", o->recs[i].stored_len,
+			problem(v, f->path, (int64_t)i, (int64_t)rec.offset, ret,
+				"chunk of %u stored bytes: %s", rec.stored_len,
 				ret == -EUCLEAN ? "corrupt (bad frame, length or checksum)"
 						: strerror(-ret));
 			atomic_store(&f->bad, true);

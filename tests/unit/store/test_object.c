@@ -258,8 +258,12 @@ static void test_filtered_object(void **state)
 		check_object(fx, "vec", data, len, cs);
 		assert_int_equal(store_object_openat(store_root_fd(fx->st), "vec", "vec", &o), 0);
 		assert_int_equal(store_object_chunk_kind(o, 2), FMT_CHUNK_HOLE);
-		for (uint64_t i = 0; i < store_object_info(o)->nchunks; i++)
-			nfilt += o->recs[i].filter != FMT_FILTER_NONE;
+		for (uint64_t i = 0; i < store_object_info(o)->nchunks; i++) {
+			struct fmt_chunk_rec r;
+
+			assert_int_equal(store_object_rec(o, i, &r), 0);
+			nfilt += r.filter != FMT_FILTER_NONE;
+		}
 		assert_true(nfilt >= 5);
 		store_object_free(o);
 		snprintf(path, sizeof(path), "%s/vec", fx->dir);
