@@ -2,7 +2,8 @@
  *
  * mount.c parses options and runs the session; node.c is the inode table;
  * ops.c holds the low-level handlers; read.c the read path through the cache.
- * The mount is read-only in format v1: every mutating request answers EROFS.
+ * The mount is read-only unless -o rw: then write.c serves the mutating requests
+ * and compact.c compresses what was written (write.h); else they answer EROFS.
  */
 #ifndef FAISSFS_FUSE_MNT_H
 #define FAISSFS_FUSE_MNT_H
@@ -26,6 +27,8 @@ struct mnt_table;
 struct mnt_ctl;
 struct mnt_obj;
 struct mnt_ra;
+struct mnt_wr;
+struct mnt_cmp;
 
 /* --- options (mount.c) ---------------------------------------------------------- */
 
@@ -55,6 +58,8 @@ struct mnt_opts {
 	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
 	char *subtype;		  /* owned, NULL: "faissfs" */
 	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
+	int rw;			  /* -o rw: writable mount (write.h); default read-only */
+	int compact;		  /* -o compact=on|off: background compaction (rw only) */
 };
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").
@@ -81,6 +86,9 @@ struct mnt_fs {
 	struct mnt_ra *ra;	/* immutable after mount; thread-safe itself */
 	const char *mountpoint; /* immutable: absolute, for the kernel read-ahead window */
 	unsigned kernel_ra_kb;	/* immutable: mnt_opts.kernel_ra_kb */
+	bool rw;		/* immutable: -o rw, mutating requests served (write.h) */
+	struct mnt_wr *wr;	/* immutable after mount (rw only); thread-safe itself */
+	struct mnt_cmp *cmp;	/* immutable after mount; NULL: no compaction */
 };
 
 /* Low-level operations table (ops.c). */

@@ -1,7 +1,8 @@
 /* mount.c - `faissfs mount STORE MOUNTPOINT [-f] [-d] [-o opt,...]`.
  *
  * Parses the options, checks STORE and MOUNTPOINT (each failure with a message
- * that says what to do), opens the store read-only (superblock only), mounts,
+ * that says what to do), opens the store (superblock only; read-only unless
+ * -o rw), mounts,
  * daemonises unless -f, and serves with libfuse's multithreaded loop until
  * unmounted (fusermount3 -u) or signalled (SIGTERM, SIGINT, SIGHUP).
  * Readiness: without -f, `faissfs mount` returns only once the filesystem is
@@ -14,6 +15,7 @@
 #include "node.h"
 #include "mount.h"
 #include "control.h"
+#include "write.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,9 +40,10 @@ void mnt_usage(void)
 {
 	printf("usage: faissfs mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
 	       "\n"
-	       "Serves the faissfs store STORE, read-only, as ordinary mmappable files at\n"
-	       "MOUNTPOINT (an existing empty directory).  Without -f it returns once the\n"
-	       "filesystem is mounted and keeps serving in the background (logging to syslog).\n"
+	       "Serves the faissfs store STORE (read-only unless -o rw) as ordinary mmappable\n"
+	       "files at MOUNTPOINT (an existing empty directory).  Without -f it returns\n"
+	       "once the filesystem is mounted and keeps serving in the background (logging\n"
+	       "to syslog).\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "\n"
 	       "  -f                 stay in the foreground, log to stderr\n"
@@ -66,7 +69,13 @@ void mnt_usage(void)
 	       "                     in /etc/fuse.conf unless run as root)\n"
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
-	       "  -o ro              accepted: the mount is always read-only\n"
+	       "  -o ro              read-only (the default)\n"
+	       "  -o rw              writable: create, write, truncate, rename, unlink, mkdir,\n"
+	       "                     rmdir, chmod, utimes.  Written files are plain files in\n"
+	       "                     the store, compressed once idle (see -o compact)\n"
+	       "  -o compact=on|off  with -o rw: compress idle plain files into objects in the\n"
+	       "                     background, including those of a data dir never imported\n"
+	       "                     (default on)\n"
 	       "  -o metrics=ADDR:PORT  also serve the Prometheus metrics at\n"
 	       "                     http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; loopback\n"
 	       "                     addresses only)\n"
@@ -76,10 +85,11 @@ void mnt_usage(void)
 	       "                     generic mount flags, passed to the kernel (nosuid and\n"
 	       "                     nodev are always set and accepted)\n"
 	       "\n"
-	       "Permissions are checked by the kernel (default_permissions).  Writes fail with\n"
-	       "EROFS.  Extended attributes user.faissfs.* and user.faiss.* describe each object\n"
-	       "(getfattr -d FILE).  Metrics, stats and runtime settings are in the hidden\n"
-	       "directory MOUNTPOINT/.faissfs/ (cat MOUNTPOINT/.faissfs/stats).\n",
+	       "Permissions are checked by the kernel (default_permissions).  Without -o rw,\n"
+	       "writes fail with EROFS.  Extended attributes user.faissfs.* and user.faiss.*\n"
+	       "describe each object (getfattr -d FILE).  Metrics, stats and runtime settings\n"
+	       "are in the hidden directory MOUNTPOINT/.faissfs/ (cat\n"
+	       "MOUNTPOINT/.faissfs/stats).\n",
 	       MNT_THREADS_DEFAULT, MNT_READAHEAD_DEFAULT);
 }
 
@@ -144,6 +154,8 @@ struct mnt_raw {
 	char *fsname;
 	char *subtype;
 	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
+	char *compact;
+	int rw;
 	int allow_other;
 	int foreground;
 	int debug;
@@ -174,6 +186,9 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("fsname=%s", fsname, 0),
 	RAW("subtype=%s", subtype, 0),
 	RAW("allow_other", allow_other, 1),
+	RAW("rw", rw, 1),
+	RAW("ro", rw, 0),
+	RAW("compact=%s", compact, 0),
 	RAW("-f", foreground, 1),
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
@@ -184,9 +199,8 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	FUSE_OPT_KEY("sync", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("async", MNT_KEY_KERNEL),
 	FUSE_OPT_KEY("dirsync", MNT_KEY_KERNEL),
-	FUSE_OPT_KEY("nosuid", FUSE_OPT_KEY_DISCARD), /* always on */
-	FUSE_OPT_KEY("nodev", FUSE_OPT_KEY_DISCARD),  /* always on */
-	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nosuid", FUSE_OPT_KEY_DISCARD),		   /* always on */
+	FUSE_OPT_KEY("nodev", FUSE_OPT_KEY_DISCARD),		   /* always on */
 	FUSE_OPT_KEY("default_permissions", FUSE_OPT_KEY_DISCARD), /* always on */
 	FUSE_OPT_END,
 };
@@ -233,6 +247,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->fsname);
 	free(r->subtype);
 	free(r->kernel_opts);
+	free(r->compact);
 	free(r->store);
 	free(r->mountpoint);
 }
@@ -298,6 +313,17 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->foreground = r.foreground || r.debug;
 	o->debug = r.debug;
 	o->allow_other = r.allow_other;
+	o->rw = r.rw;
+	o->compact = 1;
+	if (r.compact) {
+		if (strcmp(r.compact, "on") && strcmp(r.compact, "off")) {
+			fprintf(stderr,
+				"faissfs mount: bad value '%s' for -o compact (on or off)\n",
+				r.compact);
+			goto out;
+		}
+		o->compact = !strcmp(r.compact, "on");
+	}
 	if (r.debug)
 		o->log_level = LOG_LVL_DEBUG;
 	if (r.log_level && log_parse_level(r.log_level, &o->log_level) < 0) {
@@ -378,9 +404,9 @@ out:
 
 /* --- checks before mounting --------------------------------------------------------- */
 
-static int open_store(const char *path, struct store **out)
+static int open_store(const char *path, bool rw, struct store **out)
 {
-	int rc = store_open(path, STORE_RDONLY, out);
+	int rc = store_open(path, rw ? 0 : STORE_RDONLY, out);
 
 	switch (-rc) {
 	case 0:
@@ -494,7 +520,7 @@ static int session_args(const struct mnt_opts *o, const char *store_abs, struct 
 		goto out;
 	}
 	snprintf(maxr, sizeof(maxr), "max_read=%u", MNT_IO_MAX);
-	if (fuse_opt_add_opt(&opts, "ro,default_permissions") ||
+	if (fuse_opt_add_opt(&opts, o->rw ? "rw,default_permissions" : "ro,default_permissions") ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) || fuse_opt_add_opt_escaped(&opts, subtype) ||
 	    fuse_opt_add_opt(&opts, maxr) ||
 	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")) ||
@@ -568,7 +594,8 @@ static int run(const struct mnt_opts *o)
 		goto out;
 	}
 	raise_nofile();
-	if (open_store(o->store, &fs.st) < 0)
+	fs.rw = o->rw;
+	if (open_store(o->store, fs.rw, &fs.st) < 0)
 		goto out;
 	store_abs = realpath(o->store, NULL);
 	if (check_mountpoint(o->mountpoint) < 0)
@@ -598,6 +625,8 @@ static int run(const struct mnt_opts *o)
 	}
 	if (rc == 0)
 		rc = mnt_ctl_new(&fs, o, mnt_abs, &fs.ctl);
+	if (rc == 0 && fs.rw)
+		rc = mnt_wr_new(&fs.wr);
 	if (rc == 0)
 		rc = session_args(o, store_abs ? store_abs : o->store, &args);
 	if (rc < 0) {
@@ -647,6 +676,15 @@ static int run(const struct mnt_opts *o)
 			  strerror(-rc));
 		goto out;
 	}
+	if (fs.rw && o->compact) {
+		rc = mnt_cmp_new(fs.st, fs.wr, 0, MNT_COMPACT_IDLE_MS, &fs.cmp);
+		if (rc < 0) {
+			log_error("cannot start the compaction workers: %s (try -o compact=off)",
+				  strerror(-rc));
+			goto out;
+		}
+		mnt_cmp_scan(fs.cmp); /* plain files of a data dir never imported */
+	}
 	log_info("serving %s at %s (cache %llu MiB, up to %u threads, read-ahead %u chunks on "
 		 "%u workers)",
 		 store_path(fs.st), mnt_abs, o->cache_size >> 20, o->threads, o->readahead,
@@ -681,6 +719,8 @@ static int run(const struct mnt_opts *o)
 		 (unsigned long long)cs.prefetch_hits, (unsigned long long)cs.prefetch_unused,
 		 (unsigned long long)ras.failed);
 out:
+	mnt_cmp_free(fs.cmp); /* stops a compaction in flight; the file stays plain */
+	fs.cmp = NULL;
 	mnt_http_stop(http);
 	if (http_fd >= 0)
 		close(http_fd);
@@ -694,6 +734,7 @@ out:
 	mnt_ra_free(fs.ra); /* joins the workers: before the objects and the cache go */
 	if (key)
 		mnt_read_release(&fs);
+	mnt_wr_free(fs.wr);
 	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */
 	mnt_ctl_free(fs.ctl);
 	if (fs.cache)

@@ -14,6 +14,12 @@
  * 2 on a usage error (each with a message on stderr). */
 int mnt_main(int argc, char *argv[]);
 
+/* `faissfs compact`: converts every plain file of the store at @path into an
+ * object, on @threads threads (0: one per CPU), with the store's daemon lock
+ * held.  Prints a summary on stdout and every problem on stderr.  Returns 0, or
+ * -errno (-EBUSY: mounted) when it could not run or a file failed. */
+int mnt_compact_store(const char *path, unsigned threads);
+
 /* Prints the mount options for --help. */
 void mnt_usage(void);
 

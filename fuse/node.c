@@ -2,6 +2,7 @@
  *
  * Lock order (a lock may only be taken while holding the ones above it):
  *
+ *   names_lock            (rwlock) every node's parent and name; written only by a rename
  *   mnt_table.lock        hash tables, inode counter, every node's nlookup/nchild/chains
  *   mnt_table.warn_lock   the set of names already warned about (leaf)
  *   mnt_node.lock         a node's probe cache and shared object (leaf)
@@ -17,6 +18,12 @@
  * may free its parent in turn.  Requests never race with that: the kernel sends
  * a request for an inode only while it holds a lookup on it.  The root lives
  * until mnt_table_free().
+ *
+ * Renames (a writable mount): a node's parent and name change under the write side of
+ * names_lock, and every use of them for a system call (openat, fstatat, a log path)
+ * holds its read side, so a file is never looked for under a name it just left.  The
+ * old name is kept until the table goes (n->old_names): a metrics label borrowed from
+ * a node stays readable.
  */
 #include "mnt.h" /* first: FUSE_USE_VERSION */
 #include "node.h"
@@ -36,6 +43,15 @@
 
 #define MNT_WARN_MAX 4096 /* names remembered for log-once; beyond, warn every time */
 
+/* Protects every node's parent and name (see the top of the file). */
+static pthread_rwlock_t names_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* A name a node no longer has, kept for borrowers until the table is freed. */
+struct mnt_old_name {
+	struct mnt_old_name *next;
+	char *name;
+};
+
 struct mnt_table {
 	pthread_mutex_t lock;
 	struct mnt_node **by_ino;  /* protected by lock; every live node */
@@ -48,6 +64,8 @@ struct mnt_table {
 	pthread_mutex_t warn_lock;
 	uint64_t *warned; /* protected by warn_lock: hashes of (parent ino, name) */
 	size_t nwarned;	  /* protected by warn_lock */
+
+	struct mnt_old_name *old_names; /* protected by lock: names left by renames */
 };
 
 /* --- identities and shared objects ------------------------------------------------ */
@@ -281,6 +299,8 @@ static void node_path(const struct mnt_node *n, char *buf, size_t size)
 	const struct mnt_node *chain[64];
 	size_t depth = 0, pos = 0;
 
+	pthread_rwlock_rdlock(&names_lock);
+
 	for (; n && n->parent && depth < 64; n = n->parent)
 		chain[depth++] = n;
 	buf[0] = '\0';
@@ -291,6 +311,7 @@ static void node_path(const struct mnt_node *n, char *buf, size_t size)
 					depth ? "/" : "");
 	if (buf[0] == '\0')
 		snprintf(buf, size, ".");
+	pthread_rwlock_unlock(&names_lock);
 }
 
 const char *mnt_special_name(mode_t mode)
@@ -367,12 +388,18 @@ static int store_gone_err(int root_fd, int err)
 
 int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 {
-	int fd;
+	int fd, rc = 0;
 
 	if (node->is_dir || !node->parent)
 		return -EISDIR;
+	pthread_rwlock_rdlock(&names_lock);
 	fd = openat(node->parent->dirfd, node->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		rc = errno;
+	pthread_rwlock_unlock(&names_lock);
+	if (fd < 0)
+		errno = rc;
 	if (fd < 0 && errno == ENOENT) {
 		const struct mnt_node *root = node;
 
@@ -383,8 +410,7 @@ int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 	if (fd < 0)
 		return errno == ELOOP ? -ESTALE : -errno;
 	if (fstat(fd, st) < 0) {
-		int rc = -errno;
-
+		rc = -errno;
 		close(fd);
 		return rc;
 	}
@@ -593,8 +619,14 @@ int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 		if (fstat(node->dirfd, &st) < 0)
 			return -errno;
 	} else {
+		int rc = 0;
+
+		pthread_rwlock_rdlock(&names_lock);
 		if (fstatat(node->parent->dirfd, node->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return -errno;
+			rc = -errno;
+		pthread_rwlock_unlock(&names_lock);
+		if (rc < 0)
+			return rc;
 		if (!S_ISREG(st.st_mode))
 			return -ESTALE;
 	}
@@ -745,6 +777,13 @@ void mnt_table_free(struct mnt_table *t)
 			node_free(n);
 		}
 	}
+	while (t->old_names) {
+		struct mnt_old_name *o = t->old_names;
+
+		t->old_names = o->next;
+		free(o->name);
+		free(o);
+	}
 	free(t->by_ino);
 	free(t->by_name);
 	free(t->warned);
@@ -761,4 +800,119 @@ uint64_t mnt_table_count(struct mnt_table *t)
 	n = t->count;
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+/* --- changes made through a writable mount ---------------------------------------------- */
+
+int mnt_node_at(struct mnt_node *node, int (*fn)(int dirfd, const char *name, void *arg), void *arg)
+{
+	int rc;
+
+	if (!node->parent)
+		return -EBUSY; /* the root has no name in the store */
+	pthread_rwlock_rdlock(&names_lock);
+	rc = fn(node->parent->dirfd, node->name, arg);
+	pthread_rwlock_unlock(&names_lock);
+	return rc;
+}
+
+int mnt_node_relpath(struct mnt_node *node, char *buf, size_t size)
+{
+	const struct mnt_node *chain[256];
+	size_t depth = 0, pos = 0;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&names_lock);
+	for (const struct mnt_node *n = node; n->parent; n = n->parent) {
+		if (depth == 256) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		chain[depth++] = n;
+	}
+	if (depth == 0 || size == 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	buf[0] = '\0';
+	while (depth-- > 0) {
+		int len = snprintf(buf + pos, size - pos, "%s%s", chain[depth]->name,
+				   depth ? "/" : "");
+
+		if (len < 0 || (size_t)len >= size - pos) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		pos += (size_t)len;
+	}
+out:
+	pthread_rwlock_unlock(&names_lock);
+	return rc;
+}
+
+void mnt_node_unlinked(struct mnt_table *t, struct mnt_node *parent, const char *name)
+{
+	struct mnt_node *n;
+
+	pthread_mutex_lock(&t->lock);
+	n = find_name(t, parent, name);
+	if (n)
+		hash_remove_name(t, n); /* lives on for the kernel's lookups */
+	pthread_mutex_unlock(&t->lock);
+}
+
+int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *name,
+		    struct mnt_node *newparent, const char *newname, unsigned flags)
+{
+	struct mnt_old_name *old = calloc(1, sizeof(*old));
+	struct mnt_node *n, *gone, *freeable = NULL;
+	char *copy = strdup(newname);
+	size_t b;
+	int rc = 0;
+
+	if (!old || !copy) {
+		free(old);
+		free(copy);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&names_lock);
+	if (renameat2(parent->dirfd, name, newparent->dirfd, newname, flags) < 0) {
+		rc = -errno;
+		pthread_rwlock_unlock(&names_lock);
+		free(old);
+		free(copy);
+		return rc;
+	}
+	pthread_mutex_lock(&t->lock);
+	gone = find_name(t, newparent, newname);
+	if (gone)
+		hash_remove_name(t, gone); /* replaced: lives on for its lookups */
+	n = find_name(t, parent, name);
+	if (n) {
+		hash_remove_name(t, n);
+		if (n->parent != newparent) {
+			newparent->nchild++;
+			parent->nchild--;
+			if (parent->parent && parent->nlookup == 0 && parent->nchild == 0)
+				freeable = parent;
+			n->parent = newparent;
+		}
+		old->name = n->name;
+		old->next = t->old_names;
+		t->old_names = old;
+		old = NULL;
+		n->name = copy;
+		b = name_bucket(t, newparent->ino, copy);
+		copy = NULL;
+		n->next_name = t->by_name[b];
+		t->by_name[b] = n;
+		n->in_name_hash = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	pthread_rwlock_unlock(&names_lock);
+	if (freeable)
+		mnt_node_forget(t, freeable, 0);
+	free(old);
+	free(copy);
+	return 0;
 }

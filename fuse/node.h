@@ -57,10 +57,11 @@ enum mnt_kind {
 struct mnt_node {
 	/* Immutable from creation to free: read without locks. */
 	uint64_t ino;
+	bool is_dir;
+	/* Changed only by mnt_node_rename() (a writable mount); see node.c's lock notes. */
 	struct mnt_node *parent; /* holds a child count on it; NULL for the root */
 	char *name;		 /* "" for the root */
-	bool is_dir;
-	dev_t sdev; /* identity of the store entry at lookup */
+	dev_t sdev;		 /* identity of the store entry at lookup */
 	ino_t sino;
 	int dirfd; /* directories: O_RDONLY|O_DIRECTORY fd, else -1 */
 
@@ -145,6 +146,27 @@ void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const 
 /* "a symlink", "a FIFO", ... for the file type bits of @mode, or NULL for a
  * directory or regular file (the types we serve). */
 const char *mnt_special_name(mode_t mode);
+
+/* --- changes through a writable mount --------------------------------------------- */
+
+/* Calls @fn with the directory fd and the name of @node's store entry, with no
+ * rename in between; returns what @fn returns (-EBUSY for the root). */
+int mnt_node_at(struct mnt_node *node, int (*fn)(int dirfd, const char *name, void *arg),
+		void *arg);
+
+/* Writes @node's path relative to the store root into @buf.  Returns 0, -EINVAL
+ * for the root, -ENAMETOOLONG if it does not fit. */
+int mnt_node_relpath(struct mnt_node *node, char *buf, size_t size);
+
+/* After @name was removed from @parent in the store: the name no longer leads to
+ * its node (which lives on for the kernel's lookups). */
+void mnt_node_unlinked(struct mnt_table *t, struct mnt_node *parent, const char *name);
+
+/* renameat2(@flags) of @name in @parent to @newname in @newparent, and the same
+ * in the table, with no lookup by name seeing a half-done state; a node the target
+ * name held is unlinked from it.  Returns 0, -ENOMEM, or -errno of renameat2. */
+int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *name,
+		    struct mnt_node *newparent, const char *newname, unsigned flags);
 
 /* Number of live nodes (tests and the exit log). */
 uint64_t mnt_table_count(struct mnt_table *t);

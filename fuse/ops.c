@@ -1,7 +1,8 @@
 /* ops.c - the low-level FUSE handlers of the read-only mount.
  *
  * Each handler decodes the request, calls node.c / read.c / the store, and
- * replies exactly once.  Every mutating request answers EROFS.  Entries and
+ * replies exactly once.  Every mutating request answers EROFS, unless the mount
+ * is writable (-o rw): then write.c serves it.  Entries and
  * attributes are cached by the kernel for MNT_TIMEOUT seconds: nothing changes
  * through a read-only mount.  Permission checks are the kernel's
  * (default_permissions), so there is no access handler.
@@ -9,6 +10,7 @@
 #include "mnt.h"
 #include "node.h"
 #include "control.h"
+#include "write.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,14 +23,6 @@
 #include <unistd.h>
 
 #include "store/store.h"
-
-/* An open file: a shared object, or the fd of a plain file. */
-struct mnt_fh {
-	struct mnt_node *node;	   /* alive while the kernel has the file open */
-	struct mnt_obj *obj;	   /* reference, or NULL for a plain file */
-	int fd;			   /* plain files: read with pread, else -1 */
-	struct mnt_ctl_open track; /* objects: index load clocks (control.h) */
-};
 
 /* One entry of a directory snapshot. */
 struct mnt_dent {
@@ -183,7 +177,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd = -1, rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+		if (!req_fs(req)->rw) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		n = req_node(req, ino);
+		if (n)
+			mnt_w_open(req, n, fi);
 		return;
 	}
 	n = req_node(req, ino);
@@ -220,7 +220,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fd = -1;
 	ob = NULL;
 	fi->fh = (uintptr_t)fh;
-	fi->keep_cache = 1; /* the data never changes under a read-only mount */
+	/* The data never changes under a read-only mount; on a writable one every change
+	 * comes through the kernel, which keeps its cache up to date. */
+	fi->keep_cache = 1;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release it. */
@@ -271,6 +273,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	mnt_w_release(req_fs(req), fh);
 	mnt_node_object_put(fh->node, fh->obj);
 	if (fh->fd >= 0)
 		close(fh->fd);
@@ -288,6 +291,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
+	if (req_fs(req)->rw) {
+		mnt_w_fsync(req, datasync, fi);
+		return;
+	}
 	(void)datasync;
 	(void)fi;
 	fuse_reply_err(req, 0); /* nothing is ever dirty */
@@ -405,7 +412,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !req_fs(req)->rw) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -516,6 +523,11 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	if (req_fs(req)->rw) {
+		(void)fi;
+		mnt_w_fsyncdir(req, ino, datasync);
+		return;
+	}
 	(void)ino;
 	(void)datasync;
 	(void)fi;
@@ -682,11 +694,22 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	reply_xattr_buf(req, list, len, size);
 }
 
-/* --- everything that would change the store: EROFS ---------------------------------- */
+/* --- everything that would change the store: EROFS, or write.c (-o rw) --------------- */
+
+/* What a writable mount answers for what it does not support: hard links, symlinks and
+ * special files (EPERM, as filesystems without them do), xattr changes (ENOTSUP). */
+static int unsupported(fuse_req_t req, int err)
+{
+	return req_fs(req)->rw ? err : EROFS;
+}
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_setattr(req, ino, attr, to_set, fi);
+		return;
+	}
 	(void)ino, (void)attr, (void)to_set, (void)fi;
 	fuse_reply_err(req, EROFS);
 }
@@ -694,17 +717,35 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, unsupported(req, EPERM));
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_mkdir(req, parent, name, mode);
+		return;
+	}
 	(void)parent, (void)name, (void)mode;
 	fuse_reply_err(req, EROFS);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_unlink(req, parent, name, false);
+		return;
+	}
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (req_fs(req)->rw) {
+		mnt_w_unlink(req, parent, name, true);
+		return;
+	}
 	(void)parent, (void)name;
 	fuse_reply_err(req, EROFS);
 }
@@ -712,12 +753,16 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, unsupported(req, EPERM));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_rename(req, parent, name, newparent, newname, flags);
+		return;
+	}
 	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
 	fuse_reply_err(req, EROFS);
 }
@@ -725,12 +770,16 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, unsupported(req, EPERM));
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_write(req, buf, size, off, fi);
+		return;
+	}
 	(void)ino, (void)buf, (void)size, (void)off, (void)fi;
 	fuse_reply_err(req, EROFS);
 }
@@ -738,6 +787,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_create(req, parent, name, mode, fi);
+		return;
+	}
 	(void)parent, (void)name, (void)mode, (void)fi;
 	fuse_reply_err(req, EROFS);
 }
@@ -746,18 +799,22 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 			size_t size, int flags)
 {
 	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, unsupported(req, ENOTSUP));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino, (void)name;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, unsupported(req, ENOTSUP));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
+	if (req_fs(req)->rw) {
+		mnt_w_fallocate(req, mode, offset, length, fi);
+		return;
+	}
 	(void)ino, (void)mode, (void)offset, (void)length, (void)fi;
 	fuse_reply_err(req, EROFS);
 }
@@ -772,7 +829,7 @@ const struct fuse_lowlevel_ops mnt_ops = {
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.symlink = op_symlink,
 	.rename = op_rename,
 	.link = op_link,

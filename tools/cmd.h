@@ -16,6 +16,7 @@ int cmd_inspect(int argc, char *argv[]);
 int cmd_stat(int argc, char *argv[]);
 int cmd_set(int argc, char *argv[]);
 int cmd_verify(int argc, char *argv[]);
+int cmd_compact(int argc, char *argv[]);
 
 /* Shared option parsing: "256K", "1M", "4096" -> bytes.  Returns 0 or -EINVAL. */
 int cmd_parse_size(const char *s, unsigned long long *out);

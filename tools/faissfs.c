@@ -38,6 +38,8 @@ static const struct command commands[] = {
 	 "per tenant and index: FAISS type, d, ntotal, sizes, ratio (metadata only)"},
 	{"set", cmd_set, "MOUNT [NAME VALUE]",
 	 "show or change the runtime settings of a mount (cache_size, log_level...)"},
+	{"compact", cmd_compact, "STORE [--threads N]",
+	 "compress the store's plain files into objects, offline"},
 };
 
 static void usage(FILE *f)

@@ -418,7 +418,16 @@ static void test_opts(void **state)
 
 	assert_int_equal(parse(&o, "mount S M -o bogus"), -EINVAL);
 	mnt_opts_release(&o);
-	assert_int_equal(parse(&o, "mount S M -o rw"), -EINVAL);
+	/* -o rw: the writable mount; -o compact takes on or off. */
+	assert_int_equal(parse(&o, "mount S M -o rw,compact=off"), 0);
+	assert_true(o.rw);
+	assert_false(o.compact);
+	mnt_opts_release(&o);
+	assert_int_equal(parse(&o, "mount S M -o rw,ro"), 0);
+	assert_false(o.rw);
+	assert_true(o.compact);
+	mnt_opts_release(&o);
+	assert_int_equal(parse(&o, "mount S M -o compact=maybe"), -EINVAL);
 	mnt_opts_release(&o);
 	assert_int_equal(parse(&o, "mount S M -x"), -EINVAL);
 	mnt_opts_release(&o);

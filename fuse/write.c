@@ -1,0 +1,711 @@
+/* write.c - the mutating requests of a writable mount (-o rw); see write.h.
+ *
+ * Staging: a file written through the mount is a plain file at its final name in
+ * the store, written with pwrite() as the requests come.  Plain files are served
+ * as they are (ops.c), so every open sees what was written; fsync() of the file
+ * is fsync() of the plain file.  Opening an object for writing first unpacks it:
+ * its bytes are copied to a plain file in .faissfs/tmp, fsynced and renamed over
+ * the object (an O_TRUNC open skips the copy), so a crash leaves the old bytes or
+ * the new ones, never a mix; readers that had the object open keep it (they hold
+ * its fd).  compact.c compresses plain files once they are idle.
+ *
+ * The gate (struct mnt_wr) is one mutex.  It is held while a store file is opened
+ * for writing (and counted in the writer set), while a name is unlinked or renamed,
+ * and while the compactor checks that a file is unchanged and renames its object
+ * over it.  So the compactor never replaces a file that is open for writing, or
+ * that was written, renamed or removed after its check.
+ *
+ * Not supported (documented in faissfs(1)): hard links and symlinks (EPERM),
+ * special files (EPERM), setting or removing extended attributes (ENOTSUP),
+ * RENAME_EXCHANGE and rename flags other than RENAME_NOREPLACE (EINVAL).
+ */
+#include "write.h"
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define UNPACK_BUF (1u << 20)
+
+struct wr_open {
+	dev_t dev;
+	ino_t ino;
+	unsigned n; /* writable opens of it */
+};
+
+struct mnt_wr {
+	pthread_mutex_t lock; /* the gate; also protects the fields below */
+	struct wr_open *v;    /* protected by lock */
+	size_t n, cap;	      /* protected by lock */
+};
+
+/* --- the gate and the writer set ------------------------------------------------------ */
+
+int mnt_wr_new(struct mnt_wr **out)
+{
+	struct mnt_wr *wr = calloc(1, sizeof(*wr));
+
+	if (!wr)
+		return -ENOMEM;
+	pthread_mutex_init(&wr->lock, NULL);
+	*out = wr;
+	return 0;
+}
+
+void mnt_wr_free(struct mnt_wr *wr)
+{
+	if (!wr)
+		return;
+	pthread_mutex_destroy(&wr->lock);
+	free(wr->v);
+	free(wr);
+}
+
+void mnt_wr_lock(struct mnt_wr *wr)
+{
+	if (wr)
+		pthread_mutex_lock(&wr->lock);
+}
+
+void mnt_wr_unlock(struct mnt_wr *wr)
+{
+	if (wr)
+		pthread_mutex_unlock(&wr->lock);
+}
+
+static struct wr_open *wr_find(struct mnt_wr *wr, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < wr->n; i++)
+		if (wr->v[i].dev == dev && wr->v[i].ino == ino)
+			return &wr->v[i];
+	return NULL;
+}
+
+bool mnt_wr_busy_locked(struct mnt_wr *wr, dev_t dev, ino_t ino)
+{
+	return wr && wr_find(wr, dev, ino) != NULL;
+}
+
+/* Counts one more writable open of (@dev, @ino).  Caller holds the gate. */
+static int wr_add_locked(struct mnt_wr *wr, dev_t dev, ino_t ino)
+{
+	struct wr_open *o = wr_find(wr, dev, ino);
+
+	if (o) {
+		o->n++;
+		return 0;
+	}
+	if (wr->n == wr->cap) {
+		size_t nc = wr->cap ? wr->cap * 2 : 16;
+		struct wr_open *v = realloc(wr->v, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		wr->v = v;
+		wr->cap = nc;
+	}
+	wr->v[wr->n++] = (struct wr_open){.dev = dev, .ino = ino, .n = 1};
+	return 0;
+}
+
+static void wr_del(struct mnt_wr *wr, dev_t dev, ino_t ino)
+{
+	struct wr_open *o;
+
+	pthread_mutex_lock(&wr->lock);
+	o = wr_find(wr, dev, ino);
+	if (o && --o->n == 0)
+		*o = wr->v[--wr->n];
+	pthread_mutex_unlock(&wr->lock);
+}
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+static struct mnt_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The node of @ino; NULL (after replying ESTALE) if we do not know it. */
+static struct mnt_node *node_of(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mnt_node *n = mnt_node_get(fs_of(req)->tab, ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* A name to create or to remove in @parent: the store's reserved names are not
+ * ours to touch (EPERM), the rest as mnt_name_check(). */
+static int name_check_rw(const struct mnt_node *parent, const char *name)
+{
+	int rc;
+
+	if (!parent->is_dir)
+		return -ENOTDIR;
+	rc = mnt_name_check(parent, name);
+	if (rc == -ENOENT && *name)
+		return -EPERM;
+	return rc;
+}
+
+/* New files and directories belong to the caller, as on a local filesystem
+ * (only possible when the daemon runs as root; else they are the daemon's). */
+static void chown_to_caller(fuse_req_t req, int dirfd, const char *name, int fd)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (geteuid() != 0)
+		return;
+	if (fd >= 0 ? fchown(fd, ctx->uid, ctx->gid)
+		    : fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW))
+		log_warn("cannot give a new file to uid %u: %s (it stays root's)",
+			 (unsigned)ctx->uid, strerror(errno));
+}
+
+static void reply_entry_rw(fuse_req_t req, struct mnt_node *node, const struct stat *attr)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = node->ino;
+	e.attr = *attr;
+	e.attr_timeout = MNT_TIMEOUT;
+	e.entry_timeout = MNT_TIMEOUT;
+	if (fuse_reply_entry(req, &e) != 0)
+		mnt_node_forget(fs_of(req)->tab, node, 1);
+}
+
+static int at_open_rw(int dirfd, const char *name, void *arg)
+{
+	int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	(void)arg;
+	if (fd < 0)
+		return errno == ELOOP ? -ESTALE : -errno;
+	return fd;
+}
+
+struct tmp_ref {
+	int tmpfd;
+	const char *tmpname;
+};
+
+static int at_rename_from_tmp(int dirfd, const char *name, void *arg)
+{
+	const struct tmp_ref *t = arg;
+
+	return renameat(t->tmpfd, t->tmpname, dirfd, name) < 0 ? -errno : 0;
+}
+
+/* Copies the object open as @fd (stat @st) of @n into a plain file in tmp/
+ * (empty when @trunc), fsyncs it and renames it over @n's store file.  Returns
+ * the new file's fd, open O_RDWR, or -errno with the object left in place.
+ * Caller holds the gate. */
+static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct stat *st, bool trunc)
+{
+	static atomic_ulong seq;
+	struct store_object *so = NULL;
+	struct store_dctx *dc = NULL;
+	char tmpname[64], *buf = NULL;
+	int tmpfd = store_tmp_fd(fs->st), tfd = -1, rc = 0;
+	struct tmp_ref ref;
+	uint64_t off = 0;
+
+	snprintf(tmpname, sizeof(tmpname), "unpack.%d.%lu", (int)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	tfd = openat(tmpfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (tfd < 0)
+		return -errno;
+	if (!trunc) {
+		rc = store_object_open_fd(fd, n->name, &so);
+		if (rc < 0)
+			goto fail;
+		dc = store_dctx_new();
+		buf = malloc(UNPACK_BUF);
+		if (!dc || !buf) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (;;) {
+			ssize_t got = store_object_pread(so, dc, buf, UNPACK_BUF, off);
+
+			if (got < 0) {
+				rc = (int)got;
+				goto fail;
+			}
+			if (got == 0)
+				break;
+			for (ssize_t done = 0; done < got;) {
+				ssize_t w = pwrite(tfd, buf + done, (size_t)(got - done),
+						   (off_t)off + done);
+
+				if (w < 0) {
+					rc = -errno;
+					goto fail;
+				}
+				done += w;
+			}
+			off += (uint64_t)got;
+		}
+	}
+	if (fchmod(tfd, st->st_mode & 07777) < 0 || fsync(tfd) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (geteuid() == 0 && fchown(tfd, st->st_uid, st->st_gid) < 0)
+		log_warn("cannot keep the owner of %s: %s", n->name, strerror(errno));
+	if (!trunc) {
+		struct timespec ts[2] = {st->st_atim, st->st_mtim};
+
+		futimens(tfd, ts); /* only cosmetic: the bytes did not change */
+	}
+	ref.tmpfd = tmpfd;
+	ref.tmpname = tmpname;
+	rc = mnt_node_at(n, at_rename_from_tmp, &ref);
+	if (rc < 0)
+		goto fail;
+	store_object_free(so);
+	store_dctx_free(dc);
+	free(buf);
+	return tfd;
+fail:
+	log_warn("cannot open %s for writing: unpacking its object failed: %s (the object is "
+		 "unchanged; %s)",
+		 n->name, strerror(-rc),
+		 rc == -ENOSPC ? "free some space in the store" : "check the store");
+	unlinkat(tmpfd, tmpname, 0);
+	close(tfd);
+	store_object_free(so);
+	store_dctx_free(dc);
+	free(buf);
+	return rc;
+}
+
+/* Opens @n's store file for writing (unpacking an object first), truncated if
+ * @trunc, and counts it in the writer set.  Returns the fd (its stat in @st) or
+ * -errno. */
+static int open_rw(struct mnt_fs *fs, struct mnt_node *n, bool trunc, struct stat *st)
+{
+	uint64_t lsize;
+	int fd, nfd, rc;
+
+	if (n->is_dir)
+		return -EISDIR;
+	mnt_wr_lock(fs->wr);
+	fd = mnt_node_at(n, at_open_rw, NULL);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		rc = -ESTALE;
+		goto fail;
+	}
+	rc = store_object_probe(fd, n->name, &lsize);
+	if (rc < 0)
+		goto fail;
+	if (rc == 1) {
+		nfd = unpack(fs, n, fd, st, trunc);
+		if (nfd < 0) {
+			rc = nfd;
+			goto fail;
+		}
+		close(fd);
+		fd = nfd;
+	} else if (trunc && ftruncate(fd, 0) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = wr_add_locked(fs->wr, st->st_dev, st->st_ino);
+	if (rc < 0)
+		goto fail;
+	rc = fd;
+	goto out;
+fail:
+	close(fd);
+out:
+	mnt_wr_unlock(fs->wr);
+	return rc;
+}
+
+/* The end of a writable use of a store file: leaves the writer set and queues
+ * the file for compaction. */
+static void close_rw(struct mnt_fs *fs, struct mnt_node *n, dev_t dev, ino_t ino)
+{
+	char path[4096];
+
+	wr_del(fs->wr, dev, ino);
+	if (fs->cmp && mnt_node_relpath(n, path, sizeof(path)) == 0)
+		mnt_cmp_queue(fs->cmp, path);
+}
+
+static struct mnt_fh *fh_new(struct mnt_node *n, int fd, const struct stat *st)
+{
+	struct mnt_fh *fh = calloc(1, sizeof(*fh));
+
+	if (!fh)
+		return NULL;
+	fh->node = n;
+	fh->fd = fd;
+	fh->writable = true;
+	fh->sdev = st->st_dev;
+	fh->sino = st->st_ino;
+	return fh;
+}
+
+/* --- handlers --------------------------------------------------------------------------------- */
+
+void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_fh *fh;
+	struct stat st;
+	int fd;
+
+	fd = open_rw(fs, n, (fi->flags & O_TRUNC) != 0, &st);
+	if (fd < 0) {
+		mnt_reply_err(req, fd);
+		return;
+	}
+	fh = fh_new(n, fd, &st);
+	if (!fh) {
+		close_rw(fs, n, st.st_dev, st.st_ino);
+		close(fd);
+		mnt_reply_err(req, -ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) != 0) {
+		close_rw(fs, n, fh->sdev, fh->sino);
+		close(fd);
+		free(fh);
+	}
+}
+
+void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_node *p = node_of(req, parent), *node = NULL;
+	struct fuse_entry_param e;
+	struct mnt_fh *fh = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc < 0)
+		goto fail;
+	if (!S_ISREG(mode)) {
+		rc = -EPERM;
+		goto fail;
+	}
+	mnt_wr_lock(fs->wr);
+	fd = openat(p->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+	} else {
+		chown_to_caller(req, -1, NULL, fd);
+		/* The kernel applied the caller's umask already. */
+		if (fchmod(fd, mode & 07777) < 0 || fstat(fd, &st) < 0)
+			rc = -errno;
+		else
+			rc = wr_add_locked(fs->wr, st.st_dev, st.st_ino);
+		if (rc < 0) {
+			close(fd);
+			fd = -1;
+			unlinkat(p->dirfd, name, 0);
+		}
+	}
+	mnt_wr_unlock(fs->wr);
+	if (rc < 0)
+		goto fail;
+	memset(&e, 0, sizeof(e));
+	rc = mnt_node_lookup(fs->tab, p, name, &e.attr, &node);
+	if (rc < 0)
+		goto fail_open;
+	fh = fh_new(node, fd, &st);
+	if (!fh) {
+		rc = -ENOMEM;
+		goto fail_node;
+	}
+	e.ino = node->ino;
+	e.attr_timeout = MNT_TIMEOUT;
+	e.entry_timeout = MNT_TIMEOUT;
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 0;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		close_rw(fs, node, st.st_dev, st.st_ino);
+		close(fd);
+		free(fh);
+		mnt_node_forget(fs->tab, node, 1);
+	}
+	return;
+fail_node:
+	mnt_node_forget(fs->tab, node, 1);
+fail_open:
+	wr_del(fs->wr, st.st_dev, st.st_ino);
+	close(fd);
+fail:
+	mnt_reply_err(req, rc);
+}
+
+void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_node *p = node_of(req, parent), *node;
+	struct stat attr;
+	int rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc == 0 && mkdirat(p->dirfd, name, 0700) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		chown_to_caller(req, p->dirfd, name, -1);
+		if (fchmodat(p->dirfd, name, mode & 07777, 0) < 0)
+			rc = -errno;
+	}
+	if (rc == 0)
+		rc = mnt_node_lookup(fs->tab, p, name, &attr, &node);
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	reply_entry_rw(req, node, &attr);
+}
+
+void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_node *p = node_of(req, parent);
+	int rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc == 0) {
+		mnt_wr_lock(fs->wr);
+		if (unlinkat(p->dirfd, name, dir ? AT_REMOVEDIR : 0) < 0)
+			rc = -errno;
+		else
+			mnt_node_unlinked(fs->tab, p, name);
+		mnt_wr_unlock(fs->wr);
+	}
+	if (rc < 0)
+		mnt_reply_err(req, rc);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_node *p = node_of(req, parent), *np;
+	char path[4096];
+	int rc;
+
+	if (!p)
+		return;
+	np = node_of(req, newparent);
+	if (!np)
+		return;
+	/* RENAME_EXCHANGE (and RENAME_WHITEOUT) are not supported. */
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = name_check_rw(p, name);
+	if (rc == 0)
+		rc = name_check_rw(np, newname);
+	if (rc == 0) {
+		mnt_wr_lock(fs->wr);
+		rc = mnt_node_rename(fs->tab, p, name, np, newname, flags);
+		mnt_wr_unlock(fs->wr);
+	}
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	/* A plain file (or a directory of them) has a new path: look at it again. */
+	if (fs->cmp && mnt_node_relpath(np, path, sizeof(path) - NAME_MAX - 2) >= 0) {
+		size_t len = strlen(path);
+
+		snprintf(path + len, sizeof(path) - len, "/%s", newname);
+		mnt_cmp_queue(fs->cmp, path);
+	} else if (fs->cmp && !np->parent) {
+		mnt_cmp_queue(fs->cmp, newname);
+	}
+	fuse_reply_err(req, 0);
+}
+
+void mnt_w_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+	size_t done = 0;
+
+	if (!fh->writable) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	while (done < size) {
+		ssize_t w = pwrite(fh->fd, buf + done, size - done, off + (off_t)done);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (done)
+				break; /* a short write; the next one reports the error */
+			mnt_reply_err(req, -errno);
+			return;
+		}
+		done += (size_t)w;
+	}
+	fuse_reply_write(req, done);
+}
+
+/* Applies @to_set of @attr to the open file @fd. */
+static int apply_attr(int fd, const struct stat *attr, int to_set)
+{
+	if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+		return -errno;
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fchown(fd, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+		   (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1) < 0)
+		return -errno;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+		return -errno;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		if (futimens(fd, ts) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+void mnt_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi)
+{
+	struct mnt_fs *fs = fs_of(req);
+	struct mnt_node *n = node_of(req, ino);
+	struct mnt_fh *fh = NULL;
+	struct stat st, out;
+	bool own_rw = false;
+	int fd = -1, own = -1, rc;
+
+	if (!n)
+		return;
+	if (fi && !n->is_dir)
+		fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (n->is_dir) {
+			mnt_reply_err(req, -EISDIR);
+			return;
+		}
+		if (fh && fh->writable) {
+			fd = fh->fd;
+		} else {
+			own = open_rw(fs, n, attr->st_size == 0, &st);
+			own_rw = own >= 0;
+			fd = own;
+		}
+	} else if (n->is_dir) {
+		fd = n->dirfd;
+	} else if (fh && fh->fd >= 0) {
+		fd = fh->fd;
+	} else {
+		own = mnt_node_open_file(n, &st);
+		fd = own;
+	}
+	if (fd < 0) {
+		mnt_reply_err(req, fd);
+		return;
+	}
+	rc = apply_attr(fd, attr, to_set);
+	if (own_rw)
+		close_rw(fs, n, st.st_dev, st.st_ino);
+	if (own >= 0)
+		close(own);
+	if (rc == 0)
+		rc = mnt_node_stat(fs->tab, n, &out);
+	if (rc < 0)
+		mnt_reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &out, MNT_TIMEOUT);
+}
+
+void mnt_w_fsync(fuse_req_t req, int datasync, struct fuse_file_info *fi)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+
+	if (fh->writable && (datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0) {
+		mnt_reply_err(req, -errno);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+void mnt_w_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync)
+{
+	struct mnt_node *n = node_of(req, ino);
+
+	if (!n)
+		return;
+	if ((datasync ? fdatasync(n->dirfd) : fsync(n->dirfd)) < 0)
+		mnt_reply_err(req, -errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void mnt_w_fallocate(fuse_req_t req, int mode, off_t offset, off_t length,
+		     struct fuse_file_info *fi)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
+
+	if (!fh->writable) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (fallocate(fh->fd, mode, offset, length) < 0)
+		mnt_reply_err(req, -errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void mnt_w_release(struct mnt_fs *fs, struct mnt_fh *fh)
+{
+	if (fh->writable)
+		close_rw(fs, fh->node, fh->sdev, fh->sino);
+}
