@@ -32,19 +32,17 @@ ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	FAISSFS_STRESS_SECONDS=20 FAISSFS_CRASH_ITERATIONS=5 \
 	ctest --test-dir build-asan --output-on-failure -L integration
 
-echo "== cache tests under TSan"
+echo "== concurrent code under TSan"
+# The unit tests of everything that runs on several threads: the cache (all of
+# cache/), store_verify(), the metrics' lock-free counters, and read-ahead.
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFAISSFS_WERROR=ON -DFAISSFS_WITH_FAISS=OFF \
 	-DFAISSFS_SANITIZE=thread >/dev/null
-cmake --build build-tsan -j"$jobs" --target ffs_cache
-tsan_targets=$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: unit\/cache\/\(.*\)$/unit_cache_\1/p')
+tsan_tests="$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: \(unit\/.*\)$/\1/p')
+unit/store/test_verify unit/util/test_metrics unit/fuse/test_readahead"
+tsan_targets=$(echo "$tsan_tests" | tr / _)
+tsan_regex=$(echo $tsan_tests | sed 's/ /|/g')
 cmake --build build-tsan -j"$jobs" --target $tsan_targets
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -L cache
-# store_verify() checks a store on several threads.
-cmake --build build-tsan -j"$jobs" --target unit_store_test_verify
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R unit/store/test_verify
-# The metrics' lock-free counters and histograms (util/metrics.c).
-cmake --build build-tsan -j"$jobs" --target unit_util_test_metrics
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R unit/util/test_metrics
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R "^($tsan_regex)\$"
 
 echo "== fuzz targets, ${FAISSFS_FUZZ_SECONDS:-20} s each (clang, ASan+UBSan)"
 bash scripts/fuzz.sh "${FAISSFS_FUZZ_SECONDS:-20}"
