@@ -20,6 +20,7 @@
 
 #include "format.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util/log.h"
 
 #define PIECE_MIN (8u << 20) /* bytes decompressed per store_object_pread() call */
@@ -41,39 +42,6 @@ struct xscan {
 	dev_t dst_dev;
 	ino_t dst_ino;
 };
-
-struct xprogress {
-	bool on, shown;
-	uint64_t files_total, files_done, bytes_total, bytes_done;
-	double start, last;
-};
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Refreshes the status line at most 4 times a second (always when @force). */
-static void xprogress_show(struct xprogress *pr, bool force)
-{
-	double t = now_sec(), el = t - pr->start, rate, eta;
-
-	if (!pr->on || (!force && t - pr->last < 0.25))
-		return;
-	pr->last = t;
-	rate = el > 0 ? (double)pr->bytes_done / el : 0;
-	eta = rate > 0 && pr->bytes_total > pr->bytes_done
-		      ? (double)(pr->bytes_total - pr->bytes_done) / rate
-		      : 0;
-	fprintf(stderr, "\rexport: %llu/%llu files, %.1f/%.1f MiB, %.1f MB/s, ETA %d:%02d   ",
-		(unsigned long long)pr->files_done, (unsigned long long)pr->files_total,
-		(double)pr->bytes_done / 1048576.0, (double)pr->bytes_total / 1048576.0, rate / 1e6,
-		(int)(eta / 60), (int)eta % 60);
-	pr->shown = true;
-}
 
 static int xscan_add(struct xscan *sc, const char *rel, const struct stat *sb, bool object,
 		     uint64_t size)
@@ -284,7 +252,7 @@ struct xctx {
 	struct store_dctx *dc;
 	uint8_t *buf;
 	size_t bufsize;
-	struct xprogress pr;
+	struct store_progress pr;
 };
 
 /* Writes one file of the store to DST.  Returns 0 or -errno, logged. */
@@ -348,7 +316,7 @@ static int export_file(struct xctx *x, const struct xentry *e)
 		}
 		off += (uint64_t)n;
 		x->pr.bytes_done += (uint64_t)n;
-		xprogress_show(&x->pr, false);
+		store_progress_show(&x->pr, false);
 	}
 	what = "write";
 	if (ftruncate(out, (off_t)e->size) < 0 || fchmod(out, e->mode) < 0 ||
@@ -434,7 +402,7 @@ int store_export(struct store *st, const char *dst, bool progress)
 	struct xscan sc = {.st = st};
 	struct xctx x = {.st = st, .dst = dst, .dstfd = -1};
 	uint32_t cs = store_default_params(st)->chunk_size;
-	double t0 = now_sec(), secs;
+	double t0 = store_now(), secs;
 	struct stat sb;
 	int r, fd;
 
@@ -463,8 +431,7 @@ int store_export(struct store *st, const char *dst, bool progress)
 		r = -ENOMEM;
 		goto out;
 	}
-	x.pr.on = progress;
-	x.pr.start = t0;
+	store_progress_start(&x.pr, "export", progress);
 	x.pr.files_total = sc.files;
 	x.pr.bytes_total = sc.bytes;
 
@@ -483,7 +450,7 @@ int store_export(struct store *st, const char *dst, bool progress)
 		r = export_file(&x, e);
 		if (r == 0)
 			x.pr.files_done++;
-		xprogress_show(&x.pr, false);
+		store_progress_show(&x.pr, false);
 	}
 	for (size_t i = sc.n; r == 0 && i-- > 0;) {
 		const struct xentry *e = &sc.v[i];
@@ -498,10 +465,9 @@ int store_export(struct store *st, const char *dst, bool progress)
 				  strerror(-r));
 		}
 	}
-	xprogress_show(&x.pr, true);
-	if (x.pr.on && x.pr.shown)
-		fprintf(stderr, "\r\033[K");
-	secs = now_sec() - t0;
+	store_progress_show(&x.pr, true);
+	store_progress_end(&x.pr);
+	secs = store_now() - t0;
 	log_info("export: %s %llu of %llu files, %.1f MiB in %.1f s, %.1f MB/s",
 		 r == 0 ? "done:" : "stopped after", (unsigned long long)x.pr.files_done,
 		 (unsigned long long)sc.files, (double)x.pr.bytes_done / 1048576.0, secs,

@@ -30,54 +30,11 @@
 
 #include "format.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util/log.h"
 
 #define MAX_PROBLEMS_LOGGED 200
 #define BATCH_MAX_BYTES	    (64u << 20)
-
-/* --- progress ---------------------------------------------------------------- */
-
-struct progress {
-	bool on;
-	const char *verb;
-	uint64_t files_total, files_done;
-	uint64_t bytes_total, bytes_done;
-	double start, last;
-	bool shown;
-};
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Refreshes the status line at most 4 times a second (always when @force). */
-static void progress_show(struct progress *pr, bool force)
-{
-	double t = now_sec(), el = t - pr->start, rate, eta;
-
-	if (!pr->on || (!force && t - pr->last < 0.25))
-		return;
-	pr->last = t;
-	rate = el > 0 ? (double)pr->bytes_done / el : 0;
-	eta = rate > 0 && pr->bytes_total > pr->bytes_done
-		      ? (double)(pr->bytes_total - pr->bytes_done) / rate
-		      : 0;
-	fprintf(stderr, "\r%s: %llu/%llu files, %.1f/%.1f MiB, %.1f MB/s, ETA %d:%02d   ", pr->verb,
-		(unsigned long long)pr->files_done, (unsigned long long)pr->files_total,
-		(double)pr->bytes_done / 1048576.0, (double)pr->bytes_total / 1048576.0, rate / 1e6,
-		(int)(eta / 60), (int)eta % 60);
-	pr->shown = true;
-}
-
-static void progress_end(struct progress *pr)
-{
-	if (pr->on && pr->shown)
-		fprintf(stderr, "\r\033[K");
-}
 
 /* --- worker pool --------------------------------------------------------------
  * pool_run() hands out the indices 0..n-1 of one job to the calling thread and the
@@ -482,7 +439,7 @@ struct imp {
 	size_t blen;	/* logical bytes in buf */
 	uint64_t first; /* chunk index of buf[0] */
 	const struct store_object *vobj;
-	struct progress pr;
+	struct store_progress pr;
 	struct store_import_stats *stats;
 };
 
@@ -592,7 +549,7 @@ static int same_as_stored(struct imp *im, int dirfd, const char *name, const cha
 		if (r == 1) {
 			off += len;
 			im->pr.bytes_done += len;
-			progress_show(&im->pr, false);
+			store_progress_show(&im->pr, false);
 		}
 	}
 	store_object_free(o);
@@ -629,7 +586,7 @@ static int compress_file(struct imp *im, int fd, uint64_t size, char **tmpname)
 		}
 		off += im->blen;
 		im->pr.bytes_done += im->blen / 2;
-		progress_show(&im->pr, false);
+		store_progress_show(&im->pr, false);
 	}
 	return store_writer_finish(w, tmpname);
 fail:
@@ -666,7 +623,7 @@ static int verify_file(struct imp *im, int fd, uint64_t size, const char *tmpnam
 			goto out;
 		off += im->blen;
 		im->pr.bytes_done += im->blen - im->blen / 2;
-		progress_show(&im->pr, false);
+		store_progress_show(&im->pr, false);
 	}
 out:
 	im->vobj = NULL;
@@ -976,7 +933,7 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	bool pool_up = false;
 	struct stat sst;
 	int r, fd;
-	double t0 = now_sec(), secs;
+	double t0 = store_now(), secs;
 
 	im.par = opts && opts->params ? opts->params : store_default_params(st);
 	im.stats = &acc;
@@ -1031,9 +988,7 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 		goto out;
 	pool_up = true;
 
-	im.pr.on = opts && opts->progress;
-	im.pr.verb = "import";
-	im.pr.start = t0;
+	store_progress_start(&im.pr, "import", opts && opts->progress);
 	for (size_t i = 0; i < sc.n; i++) {
 		if (sc.v[i].dir)
 			acc.dirs++;
@@ -1050,14 +1005,14 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 			continue;
 		r = import_file(&im, &sc.v[i]);
 		im.pr.files_done++;
-		progress_show(&im.pr, false);
+		store_progress_show(&im.pr, false);
 	}
 	if (r == 0)
 		r = fix_dirs(st, &sc);
-	progress_show(&im.pr, true);
-	progress_end(&im.pr);
+	store_progress_show(&im.pr, true);
+	store_progress_end(&im.pr);
 
-	secs = now_sec() - t0;
+	secs = store_now() - t0;
 	acc.seconds = secs;
 	log_info("import: %s %llu files (%llu skipped as already stored), %llu dirs, %.1f MiB -> "
 		 "%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MB/s",

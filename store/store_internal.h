@@ -8,6 +8,7 @@
 #include "store.h"
 #include "format.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <zstd.h>
@@ -198,5 +199,25 @@ int store_chunk_encode_filter(struct store_cctx *cc, const void *in, size_t len,
  * -ENOMEM.  On error @dst holds garbage. */
 int store_chunk_decode(struct store_dctx *dc, unsigned filter, const void *src, size_t slen,
 		       void *dst, size_t len, const char **bad);
+
+/* --- progress.c: the status line of import, export and verify ---------------- */
+
+/* Seconds on the monotonic clock. */
+double store_now(void);
+
+struct store_progress {
+	bool on, shown;
+	const char *verb; /* "import", "export": starts the line */
+	uint64_t files_total, files_done;
+	uint64_t bytes_total, bytes_done;
+	double start, last;
+};
+
+/* Zeroes @pr and starts its clock; nothing is shown unless @on. */
+void store_progress_start(struct store_progress *pr, const char *verb, bool on);
+/* Rewrites the status line, at most 4 times a second unless @force. */
+void store_progress_show(struct store_progress *pr, bool force);
+/* Clears the status line if one was shown. */
+void store_progress_end(struct store_progress *pr);
 
 #endif

@@ -471,17 +471,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void show_progress(struct verify *v, double t0, bool final)
 {
-	double dt = now_sec() - t0;
+	double dt = store_now() - t0;
 	uint64_t done = atomic_load(&v->done), bytes = atomic_load(&v->bytes);
 
 	fprintf(stderr,
@@ -706,7 +698,7 @@ int store_verify(struct store *st, const struct store_verify_opts *opts,
 {
 	struct store_verify_stats s = {0};
 	struct verify v;
-	double t0 = now_sec();
+	double t0 = store_now();
 	unsigned n;
 	int fd, ret;
 
@@ -756,7 +748,7 @@ int store_verify(struct store *st, const struct store_verify_opts *opts,
 	s.logical_bytes = atomic_load(&v.bytes);
 	s.stored_bytes = atomic_load(&v.stored);
 	s.problems = atomic_load(&v.problems);
-	s.seconds = now_sec() - t0;
+	s.seconds = store_now() - t0;
 	if (stats)
 		*stats = s;
 	ret = s.problems ? -EUCLEAN : 0;
