@@ -236,6 +236,8 @@ static void node_free(struct mnt_node *n)
 		return;
 	if (n->dirfd >= 0)
 		close(n->dirfd);
+	if (n->keep_fd >= 0)
+		close(n->keep_fd);
 	mnt_obj_put(n->obj);
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
@@ -258,6 +260,7 @@ static int node_new(struct mnt_node *parent, const char *name, const struct stat
 		return -ENOMEM;
 	}
 	n->dirfd = dirfd_in;
+	n->keep_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	n->parent = parent;
 	n->is_dir = S_ISDIR(st->st_mode);
@@ -613,14 +616,27 @@ int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 {
 	struct stat st;
 
-	(void)t;
 	if (node->is_dir) {
 		/* The fd we serve the directory from: one syscall, never a path. */
 		if (fstat(node->dirfd, &st) < 0)
 			return -errno;
 	} else {
-		int rc = 0;
+		bool named;
+		int rc = 0, kfd;
 
+		pthread_mutex_lock(&t->lock);
+		named = node->in_name_hash;
+		pthread_mutex_unlock(&t->lock);
+		pthread_mutex_lock(&node->lock);
+		kfd = node->keep_fd;
+		pthread_mutex_unlock(&node->lock);
+		if (!named && kfd >= 0 && fstat(kfd, &st) == 0) {
+			/* Removed or replaced while open: the file the kernel still has. */
+			*attr = st;
+			attr->st_nlink = st.st_nlink ? 1 : 0;
+			attr->st_ino = node->ino;
+			return 0;
+		}
 		pthread_rwlock_rdlock(&names_lock);
 		if (fstatat(node->parent->dirfd, node->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
@@ -915,4 +931,18 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 	free(old);
 	free(copy);
 	return 0;
+}
+
+void mnt_node_keep_fd(struct mnt_node *node, int fd)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0), old;
+
+	if (nfd < 0)
+		return;
+	pthread_mutex_lock(&node->lock);
+	old = node->keep_fd;
+	node->keep_fd = nfd;
+	pthread_mutex_unlock(&node->lock);
+	if (old >= 0)
+		close(old);
 }

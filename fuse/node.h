@@ -78,6 +78,8 @@ struct mnt_node {
 	enum mnt_kind kind;	 /* MNT_KIND_UNKNOWN: not probed */
 	uint64_t lsize;		 /* logical size, valid when kind != UNKNOWN */
 	struct mnt_obj *obj;	 /* current shared object while in use, or NULL */
+	int keep_fd;		 /* -1, or the store file opened for writing through this
+				  * node (mnt_node_keep_fd): its stat once the name is gone */
 };
 
 struct mnt_table;
@@ -167,6 +169,12 @@ void mnt_node_unlinked(struct mnt_table *t, struct mnt_node *parent, const char 
  * name held is unlinked from it.  Returns 0, -ENOMEM, or -errno of renameat2. */
 int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *name,
 		    struct mnt_node *newparent, const char *newname, unsigned flags);
+
+/* Keeps a dup of @fd, the node's store file just opened for writing (replacing the
+ * one kept before), so that fstat() of an open file still answers once its name was
+ * removed or replaced; closed when the node is freed.  Best effort: a failed dup is
+ * ignored. */
+void mnt_node_keep_fd(struct mnt_node *node, int fd);
 
 /* Number of live nodes (tests and the exit log). */
 uint64_t mnt_table_count(struct mnt_table *t);

@@ -393,6 +393,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 		mnt_reply_err(req, -ENOMEM);
 		return;
 	}
+	mnt_node_keep_fd(n, fd);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0) {
@@ -450,6 +451,7 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		rc = -ENOMEM;
 		goto fail_node;
 	}
+	mnt_node_keep_fd(node, fd);
 	e.ino = node->ino;
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;

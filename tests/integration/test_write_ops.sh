@@ -98,7 +98,25 @@ os.unlink(os.path.join(d, "f2"))
 assert not os.path.exists(os.path.join(d, "f2"))
 assert f.read() == old2, "the reader of the removed file lost its bytes"
 f.close()
-print("   replace-while-open and unlink-while-open keep the old bytes")
+# A writer whose file is removed, or replaced by a rename, keeps writing to it, and
+# fstat() of its fd describes that file.
+w = open(os.path.join(d, "gone"), "wb", buffering=0)
+w.write(b"x" * 100000)
+os.unlink(os.path.join(d, "gone"))
+w.write(b"y" * 5)
+st = os.fstat(w.fileno())
+assert (st.st_size, st.st_nlink) == (100005, 0), f"fstat after unlink: {st}"
+w.close()
+w = open(os.path.join(d, "b"), "wb", buffering=0)
+w.write(b"1" * 10)
+with open(os.path.join(d, "c"), "wb") as c:
+    c.write(b"2" * 20)
+os.replace(os.path.join(d, "c"), os.path.join(d, "b"))
+w.write(b"3")
+assert os.fstat(w.fileno()).st_size == 11 and os.stat(os.path.join(d, "b")).st_size == 20
+w.close()
+os.unlink(os.path.join(d, "b"))
+print("   replace-while-open and unlink-while-open keep the old bytes (and fstat)")
 PY
 cp "$src/f2" "$mnt/c/f2"
 ok "old readers unaffected"
