@@ -555,33 +555,6 @@ static const char *const xattr_names[] = {
 	"user.faiss.ntotal",	     "user.faiss.metric",
 };
 
-/* faiss::MetricType as people write it. */
-static const char *metric_name(int32_t m)
-{
-	switch (m) {
-	case 0:
-		return "IP";
-	case 1:
-		return "L2";
-	case 2:
-		return "L1";
-	case 3:
-		return "Linf";
-	case 4:
-		return "Lp";
-	case 20:
-		return "Canberra";
-	case 21:
-		return "BrayCurtis";
-	case 22:
-		return "JensenShannon";
-	case 23:
-		return "Jaccard";
-	default:
-		return NULL;
-	}
-}
-
 /* Writes the value of xattr @name of object @info into @buf (NUL-terminated,
  * the NUL not part of the value).  Returns its length or -ENODATA. */
 static int xattr_value(const struct store_object_info *info, const char *name, char *buf,
@@ -609,7 +582,7 @@ static int xattr_value(const struct store_object_info *info, const char *name, c
 	if (!strcmp(name, "user.faiss.metric")) {
 		if (fi->binary)
 			return snprintf(buf, size, "Hamming");
-		m = metric_name(fi->metric);
+		m = store_faiss_metric_name(fi->metric);
 		return m ? snprintf(buf, size, "%s", m)
 			 : snprintf(buf, size, "%" PRId32, fi->metric);
 	}

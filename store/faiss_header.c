@@ -161,3 +161,29 @@ void store_faiss_parse(const void *buf, size_t len, struct store_faiss_info *out
 	fi.valid = true;
 	*out = fi;
 }
+
+const char *store_faiss_metric_name(int32_t metric)
+{
+	switch (metric) {
+	case 0:
+		return "IP";
+	case 1:
+		return "L2";
+	case 2:
+		return "L1";
+	case 3:
+		return "Linf";
+	case 4:
+		return "Lp";
+	case 20:
+		return "Canberra";
+	case 21:
+		return "BrayCurtis";
+	case 22:
+		return "JensenShannon";
+	case 23:
+		return "Jaccard";
+	default:
+		return NULL;
+	}
+}

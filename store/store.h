@@ -89,6 +89,10 @@ void store_faiss_parse(const void *buf, size_t len, struct store_faiss_info *out
 /* Name of a fourcc for people ("IndexFlatL2", "IndexIVFFlat", ...), or "unknown". */
 const char *store_faiss_type_name(const char *fourcc);
 
+/* Name of a faiss::MetricType as people write it ("IP", "L2", "L1", "Linf", "Lp",
+ * "Canberra", ...), or NULL for a value FAISS 1.7.3 does not define. */
+const char *store_faiss_metric_name(int32_t metric);
+
 /* --- reading objects ---------------------------------------------------------- */
 
 /* Looks at the first bytes of the open file @fd.
@@ -253,11 +257,11 @@ int store_export(struct store *st, const char *dst, bool progress);
 /* --- verify (verify.c) and the daemon lock (superblock.c) -------------------- */
 
 struct store_verify_problem {
-	const char *path;   /* relative to the store root; borrowed for the callback */
-	int64_t chunk;	    /* chunk index, or -1 for the whole file */
-	int64_t offset;	    /* stored byte offset in the file, or -1 */
-	int err;	    /* -EUCLEAN corrupt, or the -errno met */
-	const char *what;   /* what is wrong, for people; borrowed for the callback */
+	const char *path; /* relative to the store root; borrowed for the callback */
+	int64_t chunk;	  /* chunk index, or -1 for the whole file */
+	int64_t offset;	  /* stored byte offset in the file, or -1 */
+	int err;	  /* -EUCLEAN corrupt, or the -errno met */
+	const char *what; /* what is wrong, for people; borrowed for the callback */
 };
 
 struct store_verify_opts {

@@ -42,30 +42,6 @@ static const char *kind_str(int kind)
 	}
 }
 
-static const char *metric_str(int32_t m)
-{
-	switch (m) {
-	case 0:
-		return "inner product";
-	case 1:
-		return "L2";
-	case 2:
-		return "L1";
-	case 3:
-		return "Linf";
-	case 4:
-		return "Lp";
-	case 20:
-		return "Canberra";
-	case 21:
-		return "BrayCurtis";
-	case 22:
-		return "JensenShannon";
-	default:
-		return "unknown";
-	}
-}
-
 static void json_str(const char *s)
 {
 	putchar('"');
@@ -111,7 +87,9 @@ static void print_faiss(const struct store_faiss_info *f, bool json)
 	printf("  d              %" PRId32 "\n", f->d);
 	printf("  ntotal         %" PRId64 "\n", f->ntotal);
 	if (!f->binary)
-		printf("  metric         %" PRId32 " (%s)\n", f->metric, metric_str(f->metric));
+		printf("  metric         %" PRId32 " (%s)\n", f->metric,
+		       store_faiss_metric_name(f->metric) ? store_faiss_metric_name(f->metric)
+							  : "unknown");
 	else
 		printf("  code size      %" PRId32 "\n", f->code_size);
 	printf("  trained        %s\n", f->is_trained ? "yes" : "no");
