@@ -570,6 +570,53 @@ static void raise_nofile(void)
 	}
 }
 
+/* Goes to the background like fuse_daemonize(), but the parent returns only once
+ * the child has written its own PID into the store lock (@lock_fd, whose flock the
+ * child inherits), so whoever started us finds the daemon's PID there, never the
+ * parent's.  Returns 0 in the child; the parent exits 0 once told, 1 if the child
+ * died first.  Returns -1 with errno set if it cannot fork. */
+static int daemonize(int lock_fd)
+{
+	int pipefd[2], nullfd;
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe(pipefd) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		while (read(pipefd[0], &ok, 1) < 0 && errno == EINTR)
+			;
+		_exit(ok == 1 ? 0 : 1);
+	}
+	close(pipefd[0]);
+	setsid();
+	if (chdir("/") < 0) {
+		/* "/" is always there; nothing in the daemon is relative */
+	}
+	store_lock_update_pid(lock_fd);
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd >= 0) {
+		dup2(nullfd, STDIN_FILENO);
+		dup2(nullfd, STDOUT_FILENO);
+		dup2(nullfd, STDERR_FILENO);
+		if (nullfd > STDERR_FILENO)
+			close(nullfd);
+	}
+	ok = 1;
+	if (write(pipefd[1], &ok, 1) < 0) {
+		/* the parent is gone: nobody is waiting */
+	}
+	close(pipefd[1]);
+	return 0;
+}
+
 static int run(const struct mnt_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -661,12 +708,12 @@ static int run(const struct mnt_opts *o)
 	mounted = true;
 	if (!o->foreground) {
 		/* The parent returns now, with the filesystem mounted. */
-		if (fuse_daemonize(0) != 0) {
-			fprintf(stderr, "faissfs mount: cannot go to the background (try -f)\n");
+		if (daemonize(lock_fd) != 0) {
+			fprintf(stderr, "faissfs mount: cannot go to the background: %s (try -f)\n",
+				strerror(errno));
 			goto out;
 		}
 		log_use_syslog("faissfs");
-		store_lock_update_pid(lock_fd); /* the lock came along */
 	}
 	/* Threads only now: fuse_daemonize() forks. */
 	workers = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
