@@ -35,6 +35,7 @@
 struct cmp_job {
 	struct cmp_job *next;
 	uint64_t due_ms; /* CLOCK_MONOTONIC */
+	uint64_t bytes;	 /* counted in mnt_cmp.s.backlog */
 	unsigned tries;
 	char path[]; /* "" for the root */
 };
@@ -43,6 +44,7 @@ struct mnt_cmp {
 	struct store *st;   /* immutable */
 	struct mnt_wr *wr;  /* immutable; NULL offline */
 	unsigned idle_ms;   /* immutable */
+	uint64_t limit;	    /* staged bytes before writers wait; 0: none; set before use */
 	unsigned nthreads;  /* immutable */
 	pthread_t *threads; /* immutable after start */
 
@@ -63,15 +65,23 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Queues @path due at @due_ms, unless it is queued already.  Caller holds c->lock. */
-static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, unsigned tries)
+/* Queues @path due at @due_ms with @bytes staged (added to the backlog), unless it
+ * is queued already (then its bytes are updated).  Caller holds c->lock. */
+static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, unsigned tries,
+			 uint64_t bytes)
 {
 	struct cmp_job *j;
 	size_t len = strlen(path);
 
-	for (j = c->jobs; j; j = j->next)
-		if (strcmp(j->path, path) == 0)
+	for (j = c->jobs; j; j = j->next) {
+		if (strcmp(j->path, path) == 0) {
+			if (bytes > j->bytes) {
+				c->s.backlog += bytes - j->bytes;
+				j->bytes = bytes;
+			}
 			return;
+		}
+	}
 	j = malloc(sizeof(*j) + len + 1);
 	if (!j) {
 		log_warn("compaction: no memory to queue %s (it stays uncompressed until the "
@@ -82,17 +92,70 @@ static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, u
 	memcpy(j->path, path, len + 1);
 	j->due_ms = due_ms;
 	j->tries = tries;
+	j->bytes = bytes;
+	c->s.backlog += bytes;
 	j->next = c->jobs;
 	c->jobs = j;
 	pthread_cond_signal(&c->cond);
 }
 
-void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath)
+void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath, uint64_t bytes)
 {
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	queue_locked(c, relpath, now_ms() + c->idle_ms, 0);
+	queue_locked(c, relpath, now_ms() + c->idle_ms, 0, bytes);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void mnt_cmp_set_limit(struct mnt_cmp *c, uint64_t limit)
+{
+	if (c)
+		c->limit = limit;
+}
+
+void mnt_cmp_throttle(struct mnt_cmp *c)
+{
+	uint64_t half, over, start;
+	bool warned = false;
+
+	if (!c || !c->limit)
+		return;
+	half = c->limit / 2;
+	pthread_mutex_lock(&c->lock);
+	if (c->s.backlog > half && c->s.backlog <= c->limit) {
+		/* Slowed: up to 20 ms per write as the backlog nears the limit. */
+		over = c->s.backlog - half;
+		c->s.throttled++;
+		pthread_mutex_unlock(&c->lock);
+		usleep((useconds_t)(over * 20000 / (half ? half : 1)));
+		return;
+	}
+	start = now_ms();
+	if (c->s.backlog > c->limit)
+		c->s.throttled++;
+	while (c->s.backlog > c->limit && !c->stop) {
+		struct timespec ts;
+
+		if (now_ms() - start > MNT_STAGE_BLOCK_S * 1000u) {
+			log_warn("staging: %llu bytes wait for compaction, over the limit of %llu, "
+				 "for "
+				 "%u s: letting writes through (is the store's disk full or slow? "
+				 "see the compaction messages above)",
+				 (unsigned long long)c->s.backlog, (unsigned long long)c->limit,
+				 MNT_STAGE_BLOCK_S);
+			break;
+		}
+		if (!warned) {
+			log_info("staging: %llu bytes wait for compaction (limit %llu): writers "
+				 "wait",
+				 (unsigned long long)c->s.backlog, (unsigned long long)c->limit);
+			warned = true;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&c->idle, &c->lock, &ts);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -101,7 +164,7 @@ void mnt_cmp_scan(struct mnt_cmp *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	queue_locked(c, "", now_ms(), 0);
+	queue_locked(c, "", now_ms(), 0, 0);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -168,7 +231,7 @@ static int walk_dir(struct mnt_cmp *c, const char *path)
 		    (int)sizeof(child))
 			continue;
 		pthread_mutex_lock(&c->lock);
-		queue_locked(c, child, now_ms(), 0);
+		queue_locked(c, child, now_ms(), 0, 0);
 		pthread_mutex_unlock(&c->lock);
 	}
 	closedir(d);
@@ -390,6 +453,7 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&c->lock);
 		c->busy--;
+		c->s.backlog -= j->bytes; /* back in if it is queued again */
 		if (rc == 1) {
 			c->s.compacted++;
 			c->s.logical_bytes += logical;
@@ -405,7 +469,7 @@ static void *worker(void *arg)
 				log_warn("compaction of %s: no space left in the store; it stays "
 					 "uncompressed and is retried (free some space)",
 					 j->path);
-			queue_locked(c, j->path, now_ms() + back, j->tries + 1);
+			queue_locked(c, j->path, now_ms() + back, j->tries + 1, j->bytes);
 		} else if (rc < 0 && rc != -ECANCELED) {
 			c->s.failed++;
 			log_warn(

@@ -39,6 +39,9 @@ struct mnt_cmp;
 #define MNT_READAHEAD_DEFAULT 16u	 /* chunks decompressed ahead of a sequential reader */
 #define MNT_KERNEL_RA_DEFAULT 1024u	 /* KiB: the kernel's read-ahead window on the mount */
 
+/* -o stage_max: bytes of closed files waiting for compaction before writers wait. */
+#define MNT_STAGE_MAX_DEFAULT (1ull << 30)
+
 struct mnt_opts {
 	char *store;	  /* positional 1 (owned) */
 	char *mountpoint; /* positional 2 (owned) */
@@ -58,8 +61,10 @@ struct mnt_opts {
 	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
 	char *subtype;		  /* owned, NULL: "faissfs" */
 	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
-	int rw;			  /* -o rw: writable mount (write.h); default read-only */
-	int compact;		  /* -o compact=on|off: background compaction (rw only) */
+
+	int rw;			      /* -o rw: writable mount (write.h); default read-only */
+	int compact;		      /* -o compact=on|off: background compaction (rw only) */
+	unsigned long long stage_max; /* -o stage_max=SIZE: staged bytes before writers wait */
 };
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").

@@ -76,6 +76,9 @@ void mnt_usage(void)
 	       "  -o compact=on|off  with -o rw: compress idle plain files into objects in the\n"
 	       "                     background, including those of a data dir never imported\n"
 	       "                     (default on)\n"
+	       "  -o stage_max=SIZE  with -o rw: when more than SIZE of closed files wait to be\n"
+	       "                     compacted, writes slow down, then wait (default 1G; 0: no\n"
+	       "                     limit)\n"
 	       "  -o metrics=ADDR:PORT  also serve the Prometheus metrics at\n"
 	       "                     http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; loopback\n"
 	       "                     addresses only)\n"
@@ -155,6 +158,7 @@ struct mnt_raw {
 	char *subtype;
 	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
 	char *compact;
+	char *stage_max;
 	int rw;
 	int allow_other;
 	int foreground;
@@ -189,6 +193,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("rw", rw, 1),
 	RAW("ro", rw, 0),
 	RAW("compact=%s", compact, 0),
+	RAW("stage_max=%s", stage_max, 0),
 	RAW("-f", foreground, 1),
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
@@ -248,6 +253,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->subtype);
 	free(r->kernel_opts);
 	free(r->compact);
+	free(r->stage_max);
 	free(r->store);
 	free(r->mountpoint);
 }
@@ -323,6 +329,14 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			goto out;
 		}
 		o->compact = !strcmp(r.compact, "on");
+	}
+	o->stage_max = MNT_STAGE_MAX_DEFAULT;
+	if (r.stage_max && mnt_parse_size(r.stage_max, &o->stage_max) < 0) {
+		fprintf(stderr,
+			"faissfs mount: bad value '%s' for -o stage_max (a size, e.g. 512M or 4G; "
+			"0: no limit)\n",
+			r.stage_max);
+		goto out;
 	}
 	if (r.debug)
 		o->log_level = LOG_LVL_DEBUG;
@@ -730,6 +744,7 @@ static int run(const struct mnt_opts *o)
 				  strerror(-rc));
 			goto out;
 		}
+		mnt_cmp_set_limit(fs.cmp, o->stage_max);
 		mnt_cmp_scan(fs.cmp); /* plain files of a data dir never imported */
 	}
 	log_info("serving %s at %s (cache %llu MiB, up to %u threads, read-ahead %u chunks on "

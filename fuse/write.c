@@ -349,13 +349,16 @@ out:
 
 /* The end of a writable use of a store file: leaves the writer set and queues
  * the file for compaction. */
-static void close_rw(struct mnt_fs *fs, struct mnt_node *n, dev_t dev, ino_t ino)
+static void close_rw(struct mnt_fs *fs, struct mnt_node *n, dev_t dev, ino_t ino, int fd)
 {
+	struct stat st;
 	char path[4096];
 
 	wr_del(fs->wr, dev, ino);
 	if (fs->cmp && mnt_node_relpath(n, path, sizeof(path)) == 0)
-		mnt_cmp_queue(fs->cmp, path);
+		mnt_cmp_queue(fs->cmp, path,
+			      fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink ? (uint64_t)st.st_size
+									    : 0);
 }
 
 static struct mnt_fh *fh_new(struct mnt_node *n, int fd, const struct stat *st)
@@ -388,7 +391,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 	}
 	fh = fh_new(n, fd, &st);
 	if (!fh) {
-		close_rw(fs, n, st.st_dev, st.st_ino);
+		close_rw(fs, n, st.st_dev, st.st_ino, -1);
 		close(fd);
 		mnt_reply_err(req, -ENOMEM);
 		return;
@@ -397,7 +400,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0) {
-		close_rw(fs, n, fh->sdev, fh->sino);
+		close_rw(fs, n, fh->sdev, fh->sino, -1);
 		close(fd);
 		free(fh);
 	}
@@ -458,7 +461,7 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		close_rw(fs, node, st.st_dev, st.st_ino);
+		close_rw(fs, node, st.st_dev, st.st_ino, -1);
 		close(fd);
 		free(fh);
 		mnt_node_forget(fs->tab, node, 1);
@@ -557,9 +560,9 @@ void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		size_t len = strlen(path);
 
 		snprintf(path + len, sizeof(path) - len, "/%s", newname);
-		mnt_cmp_queue(fs->cmp, path);
+		mnt_cmp_queue(fs->cmp, path, 0);
 	} else if (fs->cmp && !np->parent) {
-		mnt_cmp_queue(fs->cmp, newname);
+		mnt_cmp_queue(fs->cmp, newname, 0);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -573,6 +576,7 @@ void mnt_w_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct
 		fuse_reply_err(req, EBADF);
 		return;
 	}
+	mnt_cmp_throttle(fs_of(req)->cmp);
 	while (done < size) {
 		ssize_t w = pwrite(fh->fd, buf + done, size - done, off + (off_t)done);
 
@@ -657,7 +661,7 @@ void mnt_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	}
 	rc = apply_attr(fd, attr, to_set);
 	if (own_rw)
-		close_rw(fs, n, st.st_dev, st.st_ino);
+		close_rw(fs, n, st.st_dev, st.st_ino, own);
 	if (own >= 0)
 		close(own);
 	if (rc == 0)
@@ -709,5 +713,5 @@ void mnt_w_fallocate(fuse_req_t req, int mode, off_t offset, off_t length,
 void mnt_w_release(struct mnt_fs *fs, struct mnt_fh *fh)
 {
 	if (fh->writable)
-		close_rw(fs, fh->node, fh->sdev, fh->sino);
+		close_rw(fs, fh->node, fh->sdev, fh->sino, fh->fd);
 }

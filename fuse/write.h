@@ -13,6 +13,7 @@
 #include "control.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct mnt_node;
@@ -79,9 +80,19 @@ int mnt_cmp_new(struct store *st, struct mnt_wr *wr, unsigned threads, unsigned 
 /* Stops and joins the workers; queued work is dropped (a later mount finds it
  * again by its scan).  NULL is fine. */
 void mnt_cmp_free(struct mnt_cmp *c);
-/* Queues @relpath (relative to the store root); a path already queued is not
- * queued twice.  Never blocks on I/O. */
-void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath);
+/* Queues @relpath (relative to the store root), @bytes of staged data (a closed
+ * file's size; 0 when unknown); a path already queued is not queued twice.  Never
+ * blocks on I/O. */
+void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath, uint64_t bytes);
+
+/* Staging back-pressure: sets the limit of bytes staged (closed, queued, not yet
+ * compacted; 0: none).  A writer calls mnt_cmp_throttle() before each write: past
+ * half the limit it is slowed (up to 20 ms per write), past the limit it waits until
+ * the compactor brings the backlog under it (at most MNT_STAGE_BLOCK_S seconds, then
+ * it goes on with a warning: never failed, never stuck).  NULL @c is fine. */
+#define MNT_STAGE_BLOCK_S 120
+void mnt_cmp_set_limit(struct mnt_cmp *c, uint64_t limit);
+void mnt_cmp_throttle(struct mnt_cmp *c);
 /* Queues a walk of the whole store that queues every plain file it finds. */
 void mnt_cmp_scan(struct mnt_cmp *c);
 /* Waits until the queue is empty and every worker idle (offline compaction). */
@@ -90,6 +101,8 @@ void mnt_cmp_drain(struct mnt_cmp *c);
 struct mnt_cmp_stats {
 	uint64_t compacted, failed, retried;
 	uint64_t logical_bytes, stored_bytes;
+	uint64_t backlog;   /* staged bytes queued now */
+	uint64_t throttled; /* writes slowed or blocked */
 };
 void mnt_cmp_get_stats(struct mnt_cmp *c, struct mnt_cmp_stats *out);
 
