@@ -78,4 +78,40 @@ struct cache_stats {
 /* A snapshot of the counters (each read atomically, not all at one instant). */
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 
+/* --- a budget that follows the machine (autosize.c) ---------------------------- */
+
+#include <stdbool.h>
+
+#define CACHE_AUTO_MIN	    ((size_t)16 << 20) /* never shrink below 16 MiB */
+#define CACHE_AUTO_MAX	    ((size_t)64 << 30) /* nor start above 64 GiB */
+#define CACHE_AUTO_PSI_HIGH 10.0	       /* PSI "some avg10" (%) at or above it: shrink */
+#define CACHE_AUTO_PSI_LOW  1.0		       /* below it (and MemAvailable > 10 %): grow back */
+
+/* One sample of the machine's memory. */
+struct cache_pressure {
+	uint64_t avail, total; /* MemAvailable, MemTotal, bytes */
+	double some_avg10;     /* PSI memory "some avg10", percent; valid if have_psi */
+	bool have_psi;
+};
+
+/* Samples /proc/meminfo and /proc/pressure/memory.  Returns 0 or -errno
+ * (no /proc/meminfo); a kernel without PSI gives have_psi false, not an error. */
+int cache_auto_sample(struct cache_pressure *p);
+
+/* The mount-time budget: a quarter of MemAvailable, in [CACHE_AUTO_MIN, CACHE_AUTO_MAX]. */
+size_t cache_auto_budget(const struct cache_pressure *p);
+
+/* The next budget from @cur under @p: halved (not below CACHE_AUTO_MIN) under
+ * pressure (PSI >= CACHE_AUTO_PSI_HIGH or MemAvailable < 5 %), grown by @base/8
+ * up to @base when calm, else unchanged.  Pure. */
+size_t cache_auto_next(size_t cur, size_t base, const struct cache_pressure *p);
+
+/* Starts a thread that samples every @period_ms (0: 1000) and sets @c's budget
+ * with cache_auto_next(), @base being the ceiling.  While it runs it owns the
+ * budget.  Returns 0, -ENOMEM or -errno; stop (and free) with cache_auto_stop(),
+ * before cache_free(@c).  cache_auto_stop(NULL) does nothing. */
+struct cache_autosize;
+int cache_auto_start(struct cache *c, size_t base, unsigned period_ms, struct cache_autosize **out);
+void cache_auto_stop(struct cache_autosize *a);
+
 #endif
