@@ -55,6 +55,7 @@ struct mnt_opts {
 	unsigned workers;      /* read-ahead decompression threads; 0: number of CPUs */
 	unsigned kernel_ra_kb; /* kernel read-ahead window to ask for; 0: the kernel's */
 	unsigned long long cache_size;
+	int cache_auto; /* -o cache_size=auto: cache_size from MemAvailable, then follows it */
 	enum log_level log_level;
 	char *metrics;		  /* owned, NULL or -o metrics=ADDR:PORT (HTTP endpoint) */
 	int metrics_allow_remote; /* -o metrics_allow_remote: a non-loopback ADDR is fine */

@@ -52,7 +52,9 @@ void mnt_usage(void)
 	       "\n"
 	       "  -o cache_size=SIZE decompressed chunk cache, e.g. 512M, 2G (default 256M;\n"
 	       "                     minimum 1M).  Hot data also stays in the kernel page cache,\n"
-	       "                     so this only needs to cover what is being re-read.\n"
+	       "                     so this only needs to cover what is being re-read.  auto:\n"
+	       "                     a quarter of MemAvailable, halved under memory pressure\n"
+	       "                     and grown back when it goes.\n"
 	       "  -o log_level=LVL   error, warn, info (default) or debug\n"
 	       "  -o ready_fd=N      write \"ready\\n\" to file descriptor N and close it once "
 	       "the\n"
@@ -354,7 +356,14 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 		o->metrics = r.metrics;
 		r.metrics = NULL;
 	}
-	if (r.cache_size) {
+	if (r.cache_size && !strcmp(r.cache_size, "auto")) {
+		struct cache_pressure p;
+
+		o->cache_auto = 1;
+		o->cache_size = MNT_CACHE_DEFAULT;
+		if (cache_auto_sample(&p) == 0)
+			o->cache_size = cache_auto_budget(&p);
+	} else if (r.cache_size) {
 		if (mnt_parse_size(r.cache_size, &o->cache_size) < 0 ||
 		    o->cache_size < MNT_CACHE_MIN) {
 			fprintf(stderr,
@@ -639,6 +648,7 @@ static int run(const struct mnt_opts *o)
 	struct mnt_http *http = NULL;
 	int http_fd = -1;
 	struct mnt_fs fs;
+	struct cache_autosize *autosize = NULL;
 	struct cache_stats cs;
 	struct mnt_ra_stats ras;
 	unsigned workers;
@@ -737,6 +747,14 @@ static int run(const struct mnt_opts *o)
 			  strerror(-rc));
 		goto out;
 	}
+	if (o->cache_auto) {
+		rc = cache_auto_start(fs.cache, o->cache_size, 1000, &autosize);
+		if (rc < 0) {
+			log_error("cannot start the cache_size=auto thread: %s (give a size)",
+				  strerror(-rc));
+			goto out;
+		}
+	}
 	if (fs.rw && o->compact) {
 		rc = mnt_cmp_new(fs.st, fs.wr, 0, MNT_COMPACT_IDLE_MS, &fs.cmp);
 		if (rc < 0) {
@@ -799,6 +817,7 @@ out:
 	mnt_wr_free(fs.wr);
 	mnt_table_free(fs.tab); /* puts the shared objects before the store closes */
 	mnt_ctl_free(fs.ctl);
+	cache_auto_stop(autosize);
 	if (fs.cache)
 		cache_free(fs.cache);
 	store_unlock(lock_fd);
