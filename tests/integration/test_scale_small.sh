@@ -70,3 +70,13 @@ else
 	ok "daemon VmRSS $rss KiB (idle $rss0 KiB)"
 fi
 unmount "$mnt" "$FG_PID"
+
+say "-o cache_size=auto: a budget from MemAvailable, shown in the metrics"
+mount_fg "$W/store" "$mnt" "$T/daemon2.log" -o cache_size=auto
+budget=$(awk '$1 == "faissfs_cache_budget_bytes" { print $2 }' "$mnt/.faissfs/metrics")
+total=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) * 1024))
+[ -n "$budget" ] && [ "$budget" -ge $((16 << 20)) ] && [ "$budget" -le "$total" ] ||
+	fail "cache budget '$budget' with cache_size=auto is not within 16 MiB .. MemTotal"
+cmp "$W/src/t000/i001/index.faiss" "$mnt/t000/i001/index.faiss" || fail "a read with the auto cache"
+ok "budget $((budget >> 20)) MiB of $((total >> 20)) MiB"
+unmount "$mnt" "$FG_PID"
