@@ -10,6 +10,8 @@
 #include <inttypes.h>
 #include <malloc.h>
 
+#include <xxhash.h>
+
 #include "store_test.h"
 #include "store/store_internal.h"
 
@@ -178,10 +180,56 @@ static void test_huge_object(void **state)
 	free(want);
 }
 
+/* Rewrites record @idx of the huge object with @kind and @hash and the trailer's
+ * checksum to match, so only the record check can refuse it. */
+static void patch_record(struct fixture *fx, uint64_t idx, uint8_t kind, uint64_t hash)
+{
+	char path[512];
+	uint8_t hdr[FMT_OBJ_HEADER_SIZE], *t;
+	uint64_t toff;
+	uint32_t tlen;
+	size_t rec;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/huge", fx->dir);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	toff = fmt_get64(hdr + 40);
+	tlen = fmt_get32(hdr + 48);
+	t = malloc(tlen);
+	assert_non_null(t);
+	assert_int_equal(pread(fd, t, tlen, (off_t)toff), tlen);
+	/* "chunks" is the map's last value: the table ends where the checksum starts. */
+	rec = tlen - 8 - (nchunks() - idx) * FMT_CHUNK_REC_SIZE;
+	t[rec + 12] = kind;
+	fmt_put64(t + rec + 16, hash);
+	fmt_put64(t + tlen - 8, XXH3_64bits(t + 8, tlen - 16));
+	assert_int_equal(pwrite(fd, t, tlen, (off_t)toff), tlen);
+	free(t);
+	close(fd);
+}
+
+/* A mapped table is checked record by record at open like a copied one. */
+static void test_huge_bad_record(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_object *o = NULL;
+
+	write_huge(fx);
+	patch_record(fx, 200003, 7, 0); /* an unknown kind far into the table */
+	assert_int_equal(store_object_openat(store_root_fd(fx->st), "huge", NULL, &o), -EUCLEAN);
+	write_huge(fx);
+	patch_record(fx, 123457, FMT_CHUNK_HOLE, 12345); /* a hole whose hash is not zeros' */
+	assert_int_equal(store_object_openat(store_root_fd(fx->st), "huge", NULL, &o), -EUCLEAN);
+	assert_null(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_huge_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_bad_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
