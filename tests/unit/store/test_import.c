@@ -527,6 +527,46 @@ static void test_params(void **state)
 	assert_int_equal(compare_tree(f->src, f->dst, "."), NFILES + NDIRS);
 }
 
+/* A sparse source (data, holes, data across a chunk edge, data at the end) is
+ * read hole-aware and comes back byte for byte, its holes as hole chunks. */
+static void test_sparse_source(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import_stats s;
+	struct store_object *ob = NULL;
+	struct store_dctx *dc = store_dctx_new();
+	char *path = join(f->src, "sparse.faiss"), *obj = join(f->store, "sparse.faiss");
+	const size_t size = 48u << 20;
+	const uint64_t at[] = {5000, (20u << 20) - 100, size - 10};
+	uint8_t *want, *got = malloc(size), text[300];
+	size_t len;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_non_null(got);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	for (int i = 0; i < 3; i++) {
+		t_fill_text(text, sizeof(text), (uint64_t)i);
+		assert_int_equal(pwrite(fd, text, i == 2 ? 10 : sizeof(text), (off_t)at[i]),
+				 i == 2 ? 10 : (ssize_t)sizeof(text));
+	}
+	close(fd);
+	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
+	want = t_read_file(path, &len);
+	assert_int_equal(len, size);
+	assert_int_equal(store_object_openat(AT_FDCWD, obj, obj, &ob), 0);
+	assert_int_equal(store_object_pread(ob, dc, got, size, 0), (ssize_t)size);
+	assert_memory_equal(got, want, size);
+	assert_int_equal(store_object_chunk_kind(ob, (30u << 20) / CS), FMT_CHUNK_HOLE);
+	assert_int_not_equal(store_object_chunk_kind(ob, at[1] / CS + 1), FMT_CHUNK_HOLE);
+	store_object_free(ob);
+	store_dctx_free(dc);
+	free(want);
+	free(got);
+	free(path);
+	free(obj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +579,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuses_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_same_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_source, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
