@@ -3,9 +3,10 @@
 # (default 1,000,000,000: 512 GB) written as an object by bench_huge_object,
 # mounted, opened, its header read and READS random ranges compared with the
 # expected bytes; the daemon's memory before and after.  Also times
-# `faissfs import` of a 4 GiB sparse file, to state its rate.
+# `faissfs import` of a sparse IndexFlatL2 file of IMPORT_GIB GiB (default 100:
+# a header, then holes, as `truncate` makes it) and checks it on a mount.
 #
-#   bench_huge.sh [WORKDIR [N [READS]]]
+#   bench_huge.sh [WORKDIR [N [READS [IMPORT_GIB]]]]
 #
 # Environment: FAISSFS, HUGE_OBJECT (default: build/ paths).  Needs root, /dev/fuse.
 set -euo pipefail
@@ -14,6 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 W=${1:-/tmp/faissfs-huge}
 n=${2:-1000000000}
 reads=${3:-2000}
+igib=${4:-100}
 FAISSFS=${FAISSFS:-$here/../build/faissfs}
 HUGE_OBJECT=${HUGE_OBJECT:-$here/../build/bench/bench_huge_object}
 export LC_ALL=C
@@ -53,16 +55,17 @@ fusermount3 -u "$W/mnt"
 wait "$pid" || true
 pid=
 
-"$HUGE_OBJECT" write "$W/store" x y 1 >/dev/null # warm the binary; not measured
 "${PYTHON:-/usr/bin/python3}" -c '
 import struct, sys
-d, n = 128, ((4 << 30) - 45) // 512
+d, n = 128, (int(sys.argv[1]) * 2**30 - 45) // 512
 sys.stdout.buffer.write(struct.pack("<4siqqq?iQ", b"IxF2", d, n, 1 << 20, 1 << 20, True, 1, d * 4 * n))' \
-	>"$W/src/acme/sparse/index.faiss"
-truncate -s $((4 << 30)) "$W/src/acme/sparse/index.faiss"
+	"$igib" >"$W/src/acme/sparse/index.faiss"
+isize=$((45 + ((igib << 30) - 45) / 512 * 512))
+truncate -s "$isize" "$W/src/acme/sparse/index.faiss"
 t0=$(date +%s%N)
 "$FAISSFS" import "$W/src" "$W/store2" --no-progress >/dev/null 2>&1
 t1=$(date +%s%N)
-awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { s = (b - a) / 1e9; r = 4 * 2^30 / s;
-	printf "faissfs import of a 4 GiB sparse file: %.1f s (%.0f MB/s: %.0f min for %d vectors)\n",
-		s, r / 1e6, (45 + n * 512) / r / 60, n }'
+awk -v a="$t0" -v b="$t1" -v sz="$isize" -v n="$n" 'BEGIN { s = (b - a) / 1e9; r = sz / s;
+	printf "faissfs import of a %.0f GB sparse file: %.1f s (%.1f GB/s; %.0f s for %d vectors)\n",
+		sz / 1e9, s, r / 1e9, (45 + n * 512) / r, n }'
+echo "store2: $(du -sh "$W/store2" | cut -f1) on disk"
