@@ -43,6 +43,7 @@ enum ctl_file {
 	CF_LOG_LEVEL,
 	CF_COMPRESSION_LEVEL,
 	CF_COMPACTION,
+	CF_READAHEAD,
 	CF_COUNT,
 };
 
@@ -61,6 +62,7 @@ static const struct ctl_file_def ctl_files[CF_COUNT] = {
 	[CF_LOG_LEVEL] = {"log_level", true, "error, warn, info or debug"},
 	[CF_COMPRESSION_LEVEL] = {"compression_level", true, "a zstd level from 1 to 19"},
 	[CF_COMPACTION] = {"compaction", true, "on or off"},
+	[CF_READAHEAD] = {"readahead", true, "chunks read ahead of a sequential reader, 0 to 1024"},
 };
 
 #define INO_DIR	   MNT_CTL_INO_FIRST
@@ -91,6 +93,9 @@ static void render_setting(struct mnt_ctl *c, int which, struct metrics_buf *b)
 		break;
 	case CF_COMPACTION:
 		metrics_buf_printf(b, "%s\n", atomic_load(&c->compaction) ? "on" : "off");
+		break;
+	case CF_READAHEAD:
+		metrics_buf_printf(b, "%u\n", c->fs->ra ? mnt_ra_depth(c->fs->ra) : 0);
 		break;
 	default:
 		break;
@@ -131,6 +136,12 @@ static int apply_setting(struct mnt_ctl *c, int which, const char *val)
 		else
 			return -EINVAL;
 		return 0;
+	case CF_READAHEAD:
+		errno = 0;
+		l = strtol(val, &end, 10);
+		if (!*val || *end || errno || l < 0 || l > MNT_RA_MAX_DEPTH || !c->fs->ra)
+			return -EINVAL;
+		return mnt_ra_set_depth(c->fs->ra, (unsigned)l);
 	default:
 		return -EINVAL;
 	}

@@ -129,6 +129,13 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt_ra **out);
 void mnt_ra_free(struct mnt_ra *ra); /* NULL is fine */
 
+#define MNT_RA_MAX_DEPTH 1024
+
+/* Changes the read-ahead depth at run time (0 turns it off).  Returns 0, or -EINVAL
+ * for more than MNT_RA_MAX_DEPTH, or for depth > 0 when there are no workers. */
+int mnt_ra_set_depth(struct mnt_ra *ra, unsigned depth);
+unsigned mnt_ra_depth(struct mnt_ra *ra);
+
 /* Notes a read of [@off, @off+@len) of @ob (inside the object).  If it continues a
  * sequential stream, queues the chunks ahead of it (each job holds a reference on @ob);
  * never blocks on a decompression.  Thread-safe. */

@@ -48,11 +48,10 @@ struct ra_job {
 };
 
 struct mnt_ra {
-	struct cache *cache; /* immutable */
-	unsigned depth;	     /* immutable: chunks read ahead; 0 = off */
-	uint64_t budget;     /* immutable: the cache's budget, bytes */
-	unsigned nworkers;   /* immutable */
-	pthread_t *workers;  /* immutable once started */
+	struct cache *cache;	/* immutable */
+	_Atomic unsigned depth; /* chunks read ahead, 0 = off: relaxed, set by mnt_ra_set_depth() */
+	unsigned nworkers;	/* immutable */
+	pthread_t *workers;	/* immutable once started */
 
 	pthread_mutex_t streams_lock;
 	struct ra_stream streams[MNT_RA_STREAMS]; /* protected by streams_lock */
@@ -130,7 +129,6 @@ static void *ra_worker(void *arg)
 int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt_ra **out)
 {
 	struct mnt_ra *ra = calloc(1, sizeof(*ra));
-	struct cache_stats cs;
 	unsigned started = 0;
 	int rc = -ENOMEM;
 
@@ -138,12 +136,12 @@ int mnt_ra_new(struct cache *cache, unsigned workers, unsigned depth, struct mnt
 		return -ENOMEM;
 	ra->cache = cache;
 	ra->depth = workers > 0 ? depth : 0;
-	cache_get_stats(cache, &cs);
-	ra->budget = cs.budget;
 	pthread_mutex_init(&ra->streams_lock, NULL);
 	pthread_mutex_init(&ra->queue_lock, NULL);
 	pthread_cond_init(&ra->queue_cond, NULL);
-	if (ra->depth > 0) {
+	/* Workers start even with depth 0, so that read-ahead can be turned on at run
+	 * time; idle, they only wait on queue_cond. */
+	if (workers > 0) {
 		ra->workers = calloc(workers, sizeof(*ra->workers));
 		if (!ra->workers)
 			goto fail;
@@ -160,6 +158,19 @@ fail:
 	ra->nworkers = started;
 	mnt_ra_free(ra);
 	return rc;
+}
+
+int mnt_ra_set_depth(struct mnt_ra *ra, unsigned depth)
+{
+	if (depth > MNT_RA_MAX_DEPTH || (depth > 0 && ra->nworkers == 0))
+		return -EINVAL;
+	atomic_store_explicit(&ra->depth, depth, memory_order_relaxed);
+	return 0;
+}
+
+unsigned mnt_ra_depth(struct mnt_ra *ra)
+{
+	return atomic_load_explicit(&ra->depth, memory_order_relaxed);
 }
 
 void mnt_ra_free(struct mnt_ra *ra)
@@ -216,9 +227,15 @@ static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t off,
 {
 	struct ra_stream *s = NULL, *lru = &ra->streams[0];
 	uint64_t last = (off + len - 1) / cs;
-	/* At most a quarter of the cache ahead of one reader, or the chunks read ahead
-	 * would evict each other before they are used. */
-	uint64_t depth = ra->depth < ra->budget / 4 / cs ? ra->depth : ra->budget / 4 / cs;
+	/* At most a quarter of the cache (its budget now: it changes at run time) ahead
+	 * of one reader, or the chunks read ahead would evict each other before use. */
+	uint64_t depth = atomic_load_explicit(&ra->depth, memory_order_relaxed), cap;
+	struct cache_stats st;
+
+	cache_get_stats(ra->cache, &st);
+	cap = st.budget / 4 / cs;
+	if (depth > cap)
+		depth = cap;
 
 	*from = *to = 0;
 	for (unsigned i = 0; i < MNT_RA_STREAMS; i++) {
@@ -259,7 +276,7 @@ void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t l
 
 	atomic_fetch_add_explicit(&ra->reads, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ra->read_bytes, len, memory_order_relaxed);
-	if (ra->depth == 0 || len == 0)
+	if (atomic_load_explicit(&ra->depth, memory_order_relaxed) == 0 || len == 0)
 		return;
 	pthread_mutex_lock(&ra->streams_lock);
 	ra_follow(ra, ob, off, len, info->chunk_size, info->nchunks, &from, &to);

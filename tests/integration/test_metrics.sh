@@ -39,7 +39,7 @@ say "the control directory"
 ls -a "$mnt" | grep -qx .faissfs && fail "readdir of the root lists .faissfs"
 [ -d "$mnt/.faissfs" ] || fail "$mnt/.faissfs is not reachable"
 got=$(ls "$mnt/.faissfs" | tr '\n' ' ')
-for f in metrics stats stats.json store cache_size log_level compression_level compaction; do
+for f in metrics stats stats.json store cache_size log_level compression_level compaction readahead; do
 	case " $got " in *" $f "*) ;; *) fail "$f missing from .faissfs ($got)" ;; esac
 done
 [ "$(cat "$mnt/.faissfs/store")" = "$(realpath "$store")" ] || fail ".faissfs/store"
@@ -213,7 +213,11 @@ refused "set by another user" 1 setpriv --reuid 65534 --regid 65534 --clear-grou
 "$FAISSFS" set "$mnt" compaction on || fail "set compaction on"
 [ "$(cat "$mnt/.faissfs/compaction")" = on ] || fail "compaction did not change"
 "$FAISSFS" set "$mnt" log_level info || fail "set log_level info"
-ok "log_level, compaction changed; bad values, read-only files and other users refused"
+refused "set readahead 5000" 1 "$FAISSFS" set "$mnt" readahead 5000
+"$FAISSFS" set "$mnt" readahead 4 || fail "set readahead 4"
+[ "$(cat "$mnt/.faissfs/readahead")" = 4 ] || fail "readahead did not change"
+"$FAISSFS" set "$mnt" readahead 0 || fail "set readahead 0"
+ok "log_level, compaction, readahead changed; bad values, read-only files and other users refused"
 (echo 2M >"$mnt/.faissfs/cache_size") 2>/dev/null && fail "a write on the read-only mount worked"
 ok "echo > setting: EROFS (the mount is read-only to the kernel; use faissfs set)"
 

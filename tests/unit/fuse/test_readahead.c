@@ -259,6 +259,32 @@ static void test_free_with_pending(void **state)
 		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
 }
 
+/* The depth changes at run time: off stops triggering, on again resumes it; bad
+ * depths are refused and leave it unchanged. */
+static void test_set_depth(void **state)
+{
+	struct fx *fx = *state;
+	struct mnt_ra_stats s;
+	uint64_t c = 0;
+
+	assert_int_equal(mnt_ra_set_depth(fx->ra, 0), 0);
+	assert_int_equal(mnt_ra_depth(fx->ra), 0);
+	for (; c < 10; c++)
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
+	drain(fx, &s);
+	assert_int_equal(s.triggers, 0);
+	assert_int_equal(s.queued, 0);
+
+	assert_int_equal(mnt_ra_set_depth(fx->ra, MNT_RA_MAX_DEPTH + 1), -EINVAL);
+	assert_int_equal(mnt_ra_depth(fx->ra), 0);
+	assert_int_equal(mnt_ra_set_depth(fx->ra, 4), 0);
+	for (; c < 20; c++)
+		mnt_ra_note(fx->ra, fx->ob, c * CHUNK, CHUNK);
+	drain(fx, &s);
+	assert_true(s.triggers > 0);
+	assert_true(s.queued > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_depth, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
