@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "node.h"
 #include "store/store.h"
 
@@ -38,6 +40,14 @@ struct cmp_job {
 	uint64_t bytes;	 /* counted in mnt_cmp.s.backlog */
 	unsigned tries;
 	char path[]; /* "" for the root */
+};
+
+/* The previous object of a path, kept in tmp/ until that path is compacted again:
+ * the chunks both versions share are copied, not compressed again. */
+struct cmp_prev {
+	struct cmp_prev *next;
+	char *tmpname; /* in the store's tmp/ */
+	char path[];
 };
 
 struct mnt_cmp {
@@ -52,6 +62,7 @@ struct mnt_cmp {
 	pthread_cond_t cond;	/* jobs queued, or stop */
 	pthread_cond_t idle;	/* a worker finished a job */
 	struct cmp_job *jobs;	/* protected by lock; unordered */
+	struct cmp_prev *prevs; /* protected by lock */
 	unsigned busy;		/* protected by lock: workers in a job */
 	bool stop;		/* protected by lock; also read unlocked as a hint */
 	struct mnt_cmp_stats s; /* protected by lock */
@@ -247,6 +258,109 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return mnt_ident_eq(&ia, &ib);
 }
 
+/* The temp name of @path's previous object (caller frees), or NULL. */
+static char *prev_get(struct mnt_cmp *c, const char *path)
+{
+	char *name = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct cmp_prev *p = c->prevs; p; p = p->next)
+		if (!strcmp(p->path, path)) {
+			name = strdup(p->tmpname);
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return name;
+}
+
+/* Forgets the previous object kept as @tmpname (NULL: all of them) and removes it
+ * from tmp/. */
+static void prev_drop(struct mnt_cmp *c, const char *tmpname)
+{
+	struct cmp_prev **pp, *dead = NULL, *p;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->prevs; *pp;) {
+		p = *pp;
+		if (tmpname && strcmp(p->tmpname, tmpname)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = dead;
+		dead = p;
+	}
+	pthread_mutex_unlock(&c->lock);
+	while (dead) {
+		p = dead;
+		dead = p->next;
+		store_discard_tmp(c->st, p->tmpname);
+		free(p->tmpname);
+		free(p);
+	}
+}
+
+void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const char *relpath)
+{
+	static unsigned long seq;
+	struct cmp_prev *p = NULL;
+	struct stat st;
+	uint64_t lsize;
+	char tmpname[64], *old;
+	int fd, rc;
+
+	if (!c)
+		return;
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? store_object_probe(fd, name, &lsize) : 0;
+	close(fd);
+	if (rc != 1)
+		return; /* only objects have chunks to share */
+	snprintf(tmpname, sizeof(tmpname), "prev.%d.%lu", (int)getpid(),
+		 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	if (linkat(dirfd, name, store_tmp_fd(c->st), tmpname, 0) < 0)
+		return;
+	p = malloc(sizeof(*p) + strlen(relpath) + 1);
+	if (p)
+		p->tmpname = strdup(tmpname);
+	if (!p || !p->tmpname) {
+		free(p);
+		store_discard_tmp(c->st, tmpname);
+		return;
+	}
+	strcpy(p->path, relpath);
+	old = prev_get(c, relpath);
+	if (old)
+		prev_drop(c, old); /* an older one */
+	free(old);
+	pthread_mutex_lock(&c->lock);
+	p->next = c->prevs;
+	c->prevs = p;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* pread() of exactly @len bytes at @off.  Returns 0, -EAGAIN if the file is shorter
+ * (it changed), or -errno. */
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EAGAIN;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 /* Compresses the plain file @fd (stat @st) into a finished temp object and checks
  * it against the file.  Returns 0 and the temp name (caller frees), -EAGAIN if the
  * file changed meanwhile, -ECANCELED on stop, or -errno. */
@@ -258,34 +372,54 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 	struct store_object *so = NULL;
 	struct store_dctx *dc = NULL;
 	uint8_t *buf = NULL, *back = NULL;
+	struct store_object *prev = NULL;
+	struct store_cctx *cc = NULL;
+	struct store_chunk chunk = {0};
+	uint64_t reused = 0, encoded = 0, nprev = 0;
 	struct stat after;
-	char *name = NULL;
+	char *name = NULL, *prevname = prev_get(c, path);
 	uint64_t off = 0;
 	int rc;
 
 	buf = malloc(p->chunk_size);
 	back = malloc(p->chunk_size);
 	dc = store_dctx_new();
-	if (!buf || !back || !dc) {
+	cc = store_cctx_new();
+	if (!buf || !back || !dc || !cc) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (prevname && store_object_openat(store_tmp_fd(c->st), prevname, prevname, &prev) == 0 &&
+	    store_object_info(prev)->chunk_size == p->chunk_size)
+		nprev = store_object_info(prev)->nchunks;
 	rc = store_writer_new(c->st, NULL, &w);
 	if (rc < 0)
 		goto out;
-	while (off < (uint64_t)st->st_size) {
-		ssize_t got = pread(fd, buf, p->chunk_size, (off_t)off);
+	for (uint64_t idx = 0; off < (uint64_t)st->st_size; idx++) {
+		size_t len = (uint64_t)st->st_size - off < p->chunk_size
+				     ? (size_t)((uint64_t)st->st_size - off)
+				     : p->chunk_size;
 
-		if (got < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (got == 0)
-			break; /* shrank: caught by the stat below */
-		rc = store_writer_write(w, buf, (size_t)got);
+		rc = read_full(fd, buf, len, off);
 		if (rc < 0)
 			goto out;
-		off += (uint64_t)got;
+		if (idx == 0)
+			store_writer_set_head(w, buf, len);
+		/* The same bytes as the previous version's chunk: copy its frame. */
+		if (idx < nprev && store_object_chunk_len(prev, idx) == len &&
+		    store_object_chunk_hash(prev, idx) == XXH3_64bits(buf, len) &&
+		    store_object_chunk_copy(prev, idx, &chunk) == 0) {
+			reused++;
+		} else {
+			rc = store_chunk_encode(cc, buf, len, p->level, &chunk);
+			if (rc < 0)
+				goto out;
+			encoded++;
+		}
+		rc = store_writer_append_chunk(w, &chunk);
+		if (rc < 0)
+			goto out;
+		off += len;
 		if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 			rc = -ECANCELED;
 			goto out;
@@ -323,8 +457,20 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 	}
 	*tmpname = name;
 	name = NULL;
+	if (nprev)
+		log_info("compacted %s: %llu chunks copied from the previous version, %llu "
+			 "compressed",
+			 path, (unsigned long long)reused, (unsigned long long)encoded);
+	pthread_mutex_lock(&c->lock);
+	c->s.chunks_reused += reused;
+	c->s.chunks_encoded += encoded;
+	pthread_mutex_unlock(&c->lock);
 out:
 	store_writer_abort(w);
+	store_object_free(prev);
+	store_chunk_release(&chunk);
+	store_cctx_free(cc);
+	free(prevname);
 	store_object_free(so);
 	store_dctx_free(dc);
 	free(buf);
@@ -425,6 +571,7 @@ static void *worker(void *arg)
 	while (!c->stop) {
 		struct cmp_job **pp, **best = NULL, *j;
 		uint64_t now = now_ms(), logical = 0, stored = 0;
+		char *prevname = NULL;
 		int rc;
 
 		for (pp = &c->jobs; *pp; pp = &(*pp)->next)
@@ -449,6 +596,9 @@ static void *worker(void *arg)
 		c->busy++;
 		pthread_mutex_unlock(&c->lock);
 
+		/* The previous version kept when the job started: dropped when the job is
+		 * done (one kept meanwhile waits for the next job of the path). */
+		prevname = prev_get(c, j->path);
 		rc = compact_file(c, j->path, &logical, &stored);
 
 		pthread_mutex_lock(&c->lock);
@@ -470,7 +620,14 @@ static void *worker(void *arg)
 					 "uncompressed and is retried (free some space)",
 					 j->path);
 			queue_locked(c, j->path, now_ms() + back, j->tries + 1, j->bytes);
-		} else if (rc < 0 && rc != -ECANCELED) {
+		}
+		if (!(rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -ECANCELED)) {
+			pthread_mutex_unlock(&c->lock);
+			if (prevname)
+				prev_drop(c, prevname);
+			pthread_mutex_lock(&c->lock);
+		}
+		if (rc < 0 && rc != -EAGAIN && rc != -ENOSPC && rc != -EBUSY && rc != -ECANCELED) {
 			c->s.failed++;
 			log_warn(
 				"compaction of %s failed: %s (it stays an uncompressed plain file; "
@@ -478,6 +635,8 @@ static void *worker(void *arg)
 				j->path, strerror(-rc));
 		}
 		free(j);
+		free(prevname);
+		prevname = NULL;
 		pthread_cond_broadcast(&c->idle);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -550,6 +709,7 @@ void mnt_cmp_free(struct mnt_cmp *c)
 		c->jobs = j->next;
 		free(j);
 	}
+	prev_drop(c, NULL);
 	free(c->threads);
 	pthread_cond_destroy(&c->cond);
 	pthread_cond_destroy(&c->idle);

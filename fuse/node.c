@@ -946,3 +946,19 @@ void mnt_node_keep_fd(struct mnt_node *node, int fd)
 	if (old >= 0)
 		close(old);
 }
+
+void mnt_node_drop_fd(struct mnt_node *node, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int fd = -1;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->keep_fd >= 0 && fstat(node->keep_fd, &st) == 0 && st.st_dev == dev &&
+	    st.st_ino == ino) {
+		fd = node->keep_fd;
+		node->keep_fd = -1;
+	}
+	pthread_mutex_unlock(&node->lock);
+	if (fd >= 0)
+		close(fd);
+}

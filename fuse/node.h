@@ -176,6 +176,10 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
  * ignored. */
 void mnt_node_keep_fd(struct mnt_node *node, int fd);
 
+/* Closes the fd kept by mnt_node_keep_fd() if it is the store file (@dev, @ino):
+ * its last writable open is gone, and a removed file must free its space. */
+void mnt_node_drop_fd(struct mnt_node *node, dev_t dev, ino_t ino);
+
 /* Number of live nodes (tests and the exit log). */
 uint64_t mnt_table_count(struct mnt_table *t);
 

@@ -117,15 +117,20 @@ static int wr_add_locked(struct mnt_wr *wr, dev_t dev, ino_t ino)
 	return 0;
 }
 
-static void wr_del(struct mnt_wr *wr, dev_t dev, ino_t ino)
+/* Counts one writable open of (@dev, @ino) less.  Returns true if it was the last. */
+static bool wr_del(struct mnt_wr *wr, dev_t dev, ino_t ino)
 {
 	struct wr_open *o;
+	bool last = false;
 
 	pthread_mutex_lock(&wr->lock);
 	o = wr_find(wr, dev, ino);
-	if (o && --o->n == 0)
+	if (o && --o->n == 0) {
 		*o = wr->v[--wr->n];
+		last = true;
+	}
 	pthread_mutex_unlock(&wr->lock);
+	return last;
 }
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -199,12 +204,16 @@ static int at_open_rw(int dirfd, const char *name, void *arg)
 struct tmp_ref {
 	int tmpfd;
 	const char *tmpname;
+	struct mnt_cmp *cmp; /* NULL, or keep the object replaced as the previous version */
+	const char *relpath;
 };
 
 static int at_rename_from_tmp(int dirfd, const char *name, void *arg)
 {
 	const struct tmp_ref *t = arg;
 
+	if (t->cmp)
+		mnt_cmp_keep_prev(t->cmp, dirfd, name, t->relpath);
 	return renameat(t->tmpfd, t->tmpname, dirfd, name) < 0 ? -errno : 0;
 }
 
@@ -217,7 +226,7 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 	static atomic_ulong seq;
 	struct store_object *so = NULL;
 	struct store_dctx *dc = NULL;
-	char tmpname[64], *buf = NULL;
+	char tmpname[64], path[4096], *buf = NULL;
 	int tmpfd = store_tmp_fd(fs->st), tfd = -1, rc = 0;
 	struct tmp_ref ref;
 	uint64_t off = 0;
@@ -272,6 +281,8 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 	}
 	ref.tmpfd = tmpfd;
 	ref.tmpname = tmpname;
+	ref.cmp = mnt_node_relpath(n, path, sizeof(path)) == 0 ? fs->cmp : NULL;
+	ref.relpath = path;
 	rc = mnt_node_at(n, at_rename_from_tmp, &ref);
 	if (rc < 0)
 		goto fail;
@@ -354,11 +365,29 @@ static void close_rw(struct mnt_fs *fs, struct mnt_node *n, dev_t dev, ino_t ino
 	struct stat st;
 	char path[4096];
 
-	wr_del(fs->wr, dev, ino);
+	if (wr_del(fs->wr, dev, ino))
+		mnt_node_drop_fd(n, dev, ino);
 	if (fs->cmp && mnt_node_relpath(n, path, sizeof(path)) == 0)
 		mnt_cmp_queue(fs->cmp, path,
 			      fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink ? (uint64_t)st.st_size
 									    : 0);
+}
+
+/* The path of @name in the directory @dir, relative to the store root. */
+static int child_relpath(struct mnt_node *dir, const char *name, char *buf, size_t size)
+{
+	size_t len = 0;
+	int rc;
+
+	if (dir->parent) {
+		rc = mnt_node_relpath(dir, buf, size);
+		if (rc < 0)
+			return rc;
+		len = strlen(buf);
+	}
+	if ((size_t)snprintf(buf + len, size - len, "%s%s", len ? "/" : "", name) >= size - len)
+		return -ENAMETOOLONG;
+	return 0;
 }
 
 static struct mnt_fh *fh_new(struct mnt_node *n, int fd, const struct stat *st)
@@ -548,6 +577,10 @@ void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		rc = name_check_rw(np, newname);
 	if (rc == 0) {
 		mnt_wr_lock(fs->wr);
+		/* An object about to be replaced: its chunks may serve the new version. */
+		if (fs->cmp && !(flags & RENAME_NOREPLACE) &&
+		    child_relpath(np, newname, path, sizeof(path)) == 0)
+			mnt_cmp_keep_prev(fs->cmp, np->dirfd, newname, path);
 		rc = mnt_node_rename(fs->tab, p, name, np, newname, flags);
 		mnt_wr_unlock(fs->wr);
 	}
@@ -556,14 +589,8 @@ void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		return;
 	}
 	/* A plain file (or a directory of them) has a new path: look at it again. */
-	if (fs->cmp && mnt_node_relpath(np, path, sizeof(path) - NAME_MAX - 2) >= 0) {
-		size_t len = strlen(path);
-
-		snprintf(path + len, sizeof(path) - len, "/%s", newname);
+	if (fs->cmp && child_relpath(np, newname, path, sizeof(path)) == 0)
 		mnt_cmp_queue(fs->cmp, path, 0);
-	} else if (fs->cmp && !np->parent) {
-		mnt_cmp_queue(fs->cmp, newname, 0);
-	}
 	fuse_reply_err(req, 0);
 }
 

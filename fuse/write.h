@@ -93,6 +93,11 @@ void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath, uint64_t bytes);
 #define MNT_STAGE_BLOCK_S 120
 void mnt_cmp_set_limit(struct mnt_cmp *c, uint64_t limit);
 void mnt_cmp_throttle(struct mnt_cmp *c);
+/* Before the object @name in @dirfd (the store file of @relpath) is replaced: keeps
+ * it (a hard link in tmp/) so that compacting the new version copies the chunks
+ * both share.  Does nothing for a plain file or on any error.  NULL @c is fine. */
+void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const char *relpath);
+
 /* Queues a walk of the whole store that queues every plain file it finds. */
 void mnt_cmp_scan(struct mnt_cmp *c);
 /* Waits until the queue is empty and every worker idle (offline compaction). */
@@ -101,8 +106,9 @@ void mnt_cmp_drain(struct mnt_cmp *c);
 struct mnt_cmp_stats {
 	uint64_t compacted, failed, retried;
 	uint64_t logical_bytes, stored_bytes;
-	uint64_t backlog;   /* staged bytes queued now */
-	uint64_t throttled; /* writes slowed or blocked */
+	uint64_t chunks_reused, chunks_encoded; /* copied from a previous version / compressed */
+	uint64_t backlog;			/* staged bytes queued now */
+	uint64_t throttled;			/* writes slowed or blocked */
 };
 void mnt_cmp_get_stats(struct mnt_cmp *c, struct mnt_cmp_stats *out);
 

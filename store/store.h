@@ -190,6 +190,14 @@ int store_chunk_encode(struct store_cctx *cc, const void *in, size_t len, int le
 		       struct store_chunk *out);
 void store_chunk_release(struct store_chunk *c);
 
+/* Copies chunk @idx's stored frame as it is (no decompression) into @out, for
+ * store_writer_append_chunk() to a writer with the same chunk size: a new version
+ * of a file reuses the chunks it shares with the old one.  Only the chunk record is
+ * checked, not the frame (read the new object back before publishing it).
+ * Returns 0; -EINVAL idx out of range; -EUCLEAN bad record; -ENOMEM; -EIO the
+ * object is shorter than its table; -errno of pread. */
+int store_object_chunk_copy(const struct store_object *o, uint64_t idx, struct store_chunk *out);
+
 /* Starts a new object in STORE/.faissfs/tmp/ with @p (NULL: store defaults).
  * Errors: -EROFS store opened read-only; -EINVAL bad params; -errno.
  * The writer is finished by store_writer_commit() or store_writer_abort(). */
