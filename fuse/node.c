@@ -942,6 +942,21 @@ void mnt_node_keep_fd(struct mnt_node *node, int fd)
 	pthread_mutex_lock(&node->lock);
 	old = node->keep_fd;
 	node->keep_fd = nfd;
+	node->nkeep++;
+	pthread_mutex_unlock(&node->lock);
+	if (old >= 0)
+		close(old);
+}
+
+void mnt_node_unkeep_fd(struct mnt_node *node)
+{
+	int old = -1;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->nkeep > 0 && --node->nkeep == 0) {
+		old = node->keep_fd;
+		node->keep_fd = -1;
+	}
 	pthread_mutex_unlock(&node->lock);
 	if (old >= 0)
 		close(old);

@@ -80,6 +80,7 @@ struct mnt_node {
 	struct mnt_obj *obj;	 /* current shared object while in use, or NULL */
 	int keep_fd;		 /* -1, or the store file opened for writing through this
 				  * node (mnt_node_keep_fd): its stat once the name is gone */
+	unsigned nkeep;		 /* writable opens holding keep_fd; protected by lock */
 };
 
 struct mnt_table;
@@ -172,9 +173,12 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 
 /* Keeps a dup of @fd, the node's store file just opened for writing (replacing the
  * one kept before), so that fstat() of an open file still answers once its name was
- * removed or replaced; closed when the node is freed.  Best effort: a failed dup is
- * ignored. */
+ * removed or replaced.  Each call is matched by mnt_node_unkeep_fd() at the release
+ * of that open; the last one closes the dup, so the space of a removed file is freed
+ * when its last writer closes, not when the kernel forgets the inode.  Best effort: a
+ * failed dup is ignored. */
 void mnt_node_keep_fd(struct mnt_node *node, int fd);
+void mnt_node_unkeep_fd(struct mnt_node *node);
 
 /* Closes the fd kept by mnt_node_keep_fd() if it is the store file (@dev, @ino):
  * its last writable open is gone, and a removed file must free its space. */

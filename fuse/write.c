@@ -429,6 +429,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0) {
+		mnt_node_unkeep_fd(n);
 		close_rw(fs, n, fh->sdev, fh->sino, -1);
 		close(fd);
 		free(fh);
@@ -490,6 +491,7 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_create(req, &e, fi) != 0) {
+		mnt_node_unkeep_fd(node);
 		close_rw(fs, node, st.st_dev, st.st_ino, -1);
 		close(fd);
 		free(fh);
@@ -739,6 +741,10 @@ void mnt_w_fallocate(fuse_req_t req, int mode, off_t offset, off_t length,
 
 void mnt_w_release(struct mnt_fs *fs, struct mnt_fh *fh)
 {
-	if (fh->writable)
+	if (fh->writable) {
+		/* The node's dup of a removed file goes with its last writer, so its space
+		 * is freed at close, as on a local filesystem. */
+		mnt_node_unkeep_fd(fh->node);
 		close_rw(fs, fh->node, fh->sdev, fh->sino, fh->fd);
+	}
 }
