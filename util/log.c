@@ -13,7 +13,7 @@
 static _Atomic int log_level = LOG_LVL_INFO;
 static _Atomic int log_syslog;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level level)
 {
@@ -44,7 +44,7 @@ void log_use_syslog(const char *ident)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char line[2048];
 	int saved = errno;
 	va_list ap;
@@ -60,8 +60,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ faissfs %s: ",
-			      ts.tv_nsec / 1000000, level_names[level]);
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      ".%03ldZ faissfs %s: ", ts.tv_nsec / 1000000, level_names[level]);
 	}
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
