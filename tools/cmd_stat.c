@@ -225,22 +225,6 @@ static void iso_time(char *buf, size_t size, const struct timespec *t)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static double ratio(uint64_t logical, uint64_t stored)
 {
 	return stored ? (double)logical / (double)stored : 0.0;
@@ -254,9 +238,9 @@ static void print_row(const struct stat_row *r, bool json, bool bytes, bool firs
 	iso_time(tb, sizeof(tb), &r->mtime);
 	if (json) {
 		printf("%s\n  {\"tenant\":", first ? "" : ",");
-		json_str(r->head->tenant);
+		cmd_json_str(stdout, r->head->tenant);
 		printf(",\"index\":");
-		json_str(r->head->index);
+		cmd_json_str(stdout, r->head->index);
 		if (fi->valid)
 			printf(",\"type\":\"%s\",\"fourcc\":\"%s\",\"d\":%" PRId32
 			       ",\"ntotal\":%" PRId64,
@@ -375,7 +359,7 @@ int cmd_stat(int argc, char *argv[])
 
 	if (json) {
 		printf("{\"store\":");
-		json_str(store);
+		cmd_json_str(stdout, store);
 		printf(",\"indices\":[");
 	} else {
 		printf("%-16s %-20s %-22s %6s %10s %12s %12s %6s %7s %5s  %s\n", "TENANT", "INDEX",

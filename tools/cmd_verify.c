@@ -41,22 +41,6 @@ static void usage(FILE *f)
 		DEEP_NAME);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 struct out {
 	bool json;
 };
@@ -67,10 +51,10 @@ static void report(void *arg, const struct store_verify_problem *p)
 
 	if (o->json) {
 		printf("{\"path\":");
-		json_str(stdout, p->path);
+		cmd_json_str(stdout, p->path);
 		printf(",\"chunk\":%" PRId64 ",\"offset\":%" PRId64 ",\"errno\":%d,\"what\":",
 		       p->chunk, p->offset, -p->err);
-		json_str(stdout, p->what);
+		cmd_json_str(stdout, p->what);
 		printf("}\n");
 		fflush(stdout);
 		return;
