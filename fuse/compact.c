@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -51,12 +52,14 @@ struct cmp_prev {
 };
 
 struct mnt_cmp {
-	struct store *st;   /* immutable */
-	struct mnt_wr *wr;  /* immutable; NULL offline */
-	unsigned idle_ms;   /* immutable */
-	uint64_t limit;	    /* staged bytes before writers wait; 0: none; set before use */
-	unsigned nthreads;  /* immutable */
-	pthread_t *threads; /* immutable after start */
+	struct store *st;    /* immutable */
+	struct mnt_wr *wr;   /* immutable; NULL offline */
+	unsigned idle_ms;    /* immutable */
+	_Atomic int level;   /* zstd level for new objects, 0: the store's; relaxed */
+	_Atomic bool paused; /* compaction off at run time (jobs wait); relaxed */
+	uint64_t limit;	     /* staged bytes before writers wait; 0: none; set before use */
+	unsigned nthreads;   /* immutable */
+	pthread_t *threads;  /* immutable after start */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* jobs queued, or stop */
@@ -367,7 +370,9 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const char *path,
 			 char **tmpname)
 {
-	const struct store_params *p = store_default_params(c->st);
+	struct store_params params = *store_default_params(c->st);
+	const struct store_params *p = &params;
+	int level = atomic_load_explicit(&c->level, memory_order_relaxed);
 	struct store_writer *w = NULL;
 	struct store_object *so = NULL;
 	struct store_dctx *dc = NULL;
@@ -392,7 +397,9 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 	if (prevname && store_object_openat(store_tmp_fd(c->st), prevname, prevname, &prev) == 0 &&
 	    store_object_info(prev)->chunk_size == p->chunk_size)
 		nprev = store_object_info(prev)->nchunks;
-	rc = store_writer_new(c->st, NULL, &w);
+	if (level > 0)
+		params.level = level; /* the runtime setting (faissfs set) */
+	rc = store_writer_new(c->st, p, &w);
 	if (rc < 0)
 		goto out;
 	for (uint64_t idx = 0; off < (uint64_t)st->st_size; idx++) {
@@ -490,6 +497,8 @@ static int compact_file(struct mnt_cmp *c, const char *path, uint64_t *logical, 
 	char *tmpname = NULL;
 	int dfd = -1, fd = -1, rc;
 
+	if (atomic_load_explicit(&c->paused, memory_order_relaxed))
+		return -EAGAIN; /* compaction=off: retried later */
 	if (!*path)
 		return walk_dir(c, path);
 	dfd = open_parent(c, path, &base);
@@ -758,4 +767,19 @@ out:
 	store_unlock(lock);
 	store_close(st);
 	return rc;
+}
+
+void mnt_cmp_set_level(struct mnt_cmp *c, int level)
+{
+	atomic_store_explicit(&c->level, level, memory_order_relaxed);
+}
+
+void mnt_cmp_set_paused(struct mnt_cmp *c, bool paused)
+{
+	atomic_store_explicit(&c->paused, paused, memory_order_relaxed);
+	if (!paused) {
+		pthread_mutex_lock(&c->lock);
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+	}
 }

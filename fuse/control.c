@@ -9,6 +9,7 @@
  * the cache and the logger, which are thread-safe.
  */
 #include "control.h"
+#include "write.h"
 #include "mount.h"
 
 #include <dirent.h>
@@ -127,6 +128,8 @@ static int apply_setting(struct mnt_ctl *c, int which, const char *val)
 		if (!*val || *end || errno || l < 1 || l > 19)
 			return -EINVAL;
 		atomic_store(&c->level, (int)l);
+		if (c->fs->cmp)
+			mnt_cmp_set_level(c->fs->cmp, (int)l);
 		return 0;
 	case CF_COMPACTION:
 		if (!strcmp(val, "on") || !strcmp(val, "1"))
@@ -135,6 +138,8 @@ static int apply_setting(struct mnt_ctl *c, int which, const char *val)
 			atomic_store(&c->compaction, false);
 		else
 			return -EINVAL;
+		if (c->fs->cmp)
+			mnt_cmp_set_paused(c->fs->cmp, !atomic_load(&c->compaction));
 		return 0;
 	case CF_READAHEAD:
 		errno = 0;
@@ -358,9 +363,9 @@ static int set_value(fuse_req_t req, int f, const char *val, size_t n)
 			 ctl_files[f].name, ctl_files[f].expect);
 		return -EINVAL;
 	}
-	if (f == CF_COMPRESSION_LEVEL || f == CF_COMPACTION)
-		log_info("control: %s set to %s by uid %u (stored; it takes effect once the "
-			 "mount is writable)",
+	if ((f == CF_COMPRESSION_LEVEL || f == CF_COMPACTION) && !c->fs->cmp)
+		log_info("control: %s set to %s by uid %u (stored; it takes effect on a mount "
+			 "with -o rw and compaction)",
 			 ctl_files[f].name, v, uid);
 	else
 		log_info("control: %s set to %s by uid %u", ctl_files[f].name, v, uid);

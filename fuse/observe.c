@@ -72,7 +72,7 @@ int mnt_ctl_new(struct mnt_fs *fs, const struct mnt_opts *o, const char *mountpo
 	c->group = getgid();
 	clock_gettime(CLOCK_REALTIME, &c->started);
 	c->level = store_default_params(fs->st)->level;
-	c->compaction = false;
+	c->compaction = fs->rw && o->compact;
 	(void)o;
 	for (int i = 0; i < MNT_OP_COUNT; i++)
 		metrics_hist_init(&c->op[i], &metrics_bounds_latency);

@@ -92,6 +92,12 @@ void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath, uint64_t bytes);
  * it goes on with a warning: never failed, never stuck).  NULL @c is fine. */
 #define MNT_STAGE_BLOCK_S 120
 void mnt_cmp_set_limit(struct mnt_cmp *c, uint64_t limit);
+
+/* Runtime settings (faissfs set): the zstd level of the objects compaction writes
+ * from now on (0: the store's default), and pausing compaction (queued files wait
+ * and are retried once it is resumed).  Thread-safe. */
+void mnt_cmp_set_level(struct mnt_cmp *c, int level);
+void mnt_cmp_set_paused(struct mnt_cmp *c, bool paused);
 void mnt_cmp_throttle(struct mnt_cmp *c);
 /* Before the object @name in @dirfd (the store file of @relpath) is replaced: keeps
  * it (a hard link in tmp/) so that compacting the new version copies the chunks
