@@ -11,7 +11,7 @@ cd "$top"
 secs=${1:-25}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_superblock fuzz_object fuzz_meta fuzz_faiss_header)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_superblock fuzz_object fuzz_meta fuzz_faiss_header fuzz_unfilter)
 
 if ! command -v clang >/dev/null; then
 	echo "fuzz.sh: clang is missing: run scripts/install-deps.sh (clang, libclang-rt-14-dev)" >&2
@@ -30,6 +30,9 @@ for t in "${targets[@]}"; do
 	cp tests/fuzz/corpus/"$t"/* tests/fuzz/bad/"$t"/* "$work/corpus/" 2>/dev/null || true
 	if [ "$t" = fuzz_object ]; then
 		cp tests/data/corrupt/*.ffs "$work/corpus/"
+	fi
+	if [ "$t" = fuzz_unfilter ]; then
+		cp tests/data/fuzz-unfilter/* "$work/corpus/"
 	fi
 	log=$work/log
 	if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
