@@ -40,7 +40,8 @@ struct cmp_job {
 	uint64_t due_ms; /* CLOCK_MONOTONIC */
 	uint64_t bytes;	 /* counted in mnt_cmp.s.backlog */
 	unsigned tries;
-	char path[]; /* "" for the root */
+	uint64_t since_ms; /* CLOCK_MONOTONIC of the last close that queued it; 0: a scan */
+	char path[];	   /* "" for the root */
 };
 
 /* The previous object of a path, kept in tmp/ until that path is compacted again:
@@ -62,13 +63,14 @@ struct mnt_cmp {
 	pthread_t *threads;  /* immutable after start */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	/* jobs queued, or stop */
-	pthread_cond_t idle;	/* a worker finished a job */
-	struct cmp_job *jobs;	/* protected by lock; unordered */
-	struct cmp_prev *prevs; /* protected by lock */
-	unsigned busy;		/* protected by lock: workers in a job */
-	bool stop;		/* protected by lock; also read unlocked as a hint */
-	struct mnt_cmp_stats s; /* protected by lock */
+	pthread_cond_t cond;	    /* jobs queued, or stop */
+	pthread_cond_t idle;	    /* a worker finished a job */
+	struct cmp_job *jobs;	    /* protected by lock; unordered */
+	struct cmp_prev *prevs;	    /* protected by lock */
+	unsigned busy;		    /* protected by lock: workers in a job */
+	bool stop;		    /* protected by lock; also read unlocked as a hint */
+	struct mnt_cmp_stats s;	    /* protected by lock */
+	struct metrics_hist commit; /* last close to object published, ns; lock-free */
 };
 
 static uint64_t now_ms(void)
@@ -82,7 +84,7 @@ static uint64_t now_ms(void)
 /* Queues @path due at @due_ms with @bytes staged (added to the backlog), unless it
  * is queued already (then its bytes are updated).  Caller holds c->lock. */
 static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, unsigned tries,
-			 uint64_t bytes)
+			 uint64_t bytes, uint64_t since_ms)
 {
 	struct cmp_job *j;
 	size_t len = strlen(path);
@@ -93,6 +95,8 @@ static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, u
 				c->s.backlog += bytes - j->bytes;
 				j->bytes = bytes;
 			}
+			if (!j->since_ms)
+				j->since_ms = since_ms;
 			return;
 		}
 	}
@@ -107,6 +111,7 @@ static void queue_locked(struct mnt_cmp *c, const char *path, uint64_t due_ms, u
 	j->due_ms = due_ms;
 	j->tries = tries;
 	j->bytes = bytes;
+	j->since_ms = since_ms;
 	c->s.backlog += bytes;
 	j->next = c->jobs;
 	c->jobs = j;
@@ -118,7 +123,7 @@ void mnt_cmp_queue(struct mnt_cmp *c, const char *relpath, uint64_t bytes)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	queue_locked(c, relpath, now_ms() + c->idle_ms, 0, bytes);
+	queue_locked(c, relpath, now_ms() + c->idle_ms, 0, bytes, now_ms());
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -178,7 +183,7 @@ void mnt_cmp_scan(struct mnt_cmp *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	queue_locked(c, "", now_ms(), 0, 0);
+	queue_locked(c, "", now_ms(), 0, 0, 0);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -245,7 +250,7 @@ static int walk_dir(struct mnt_cmp *c, const char *path)
 		    (int)sizeof(child))
 			continue;
 		pthread_mutex_lock(&c->lock);
-		queue_locked(c, child, now_ms(), 0, 0);
+		queue_locked(c, child, now_ms(), 0, 0, 0);
 		pthread_mutex_unlock(&c->lock);
 	}
 	closedir(d);
@@ -614,6 +619,9 @@ static void *worker(void *arg)
 		c->busy--;
 		c->s.backlog -= j->bytes; /* back in if it is queued again */
 		if (rc == 1) {
+			if (j->since_ms)
+				metrics_hist_observe(&c->commit,
+						     (now_ms() - j->since_ms) * 1000000u);
 			c->s.compacted++;
 			c->s.logical_bytes += logical;
 			c->s.stored_bytes += stored;
@@ -628,7 +636,8 @@ static void *worker(void *arg)
 				log_warn("compaction of %s: no space left in the store; it stays "
 					 "uncompressed and is retried (free some space)",
 					 j->path);
-			queue_locked(c, j->path, now_ms() + back, j->tries + 1, j->bytes);
+			queue_locked(c, j->path, now_ms() + back, j->tries + 1, j->bytes,
+				     j->since_ms);
 		}
 		if (!(rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -ECANCELED)) {
 			pthread_mutex_unlock(&c->lock);
@@ -668,6 +677,7 @@ int mnt_cmp_new(struct store *st, struct mnt_wr *wr, unsigned threads, unsigned 
 	c->st = st;
 	c->wr = wr;
 	c->idle_ms = idle_ms;
+	metrics_hist_init(&c->commit, &metrics_bounds_load);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	pthread_cond_init(&c->idle, NULL);
@@ -782,4 +792,9 @@ void mnt_cmp_set_paused(struct mnt_cmp *c, bool paused)
 		pthread_cond_broadcast(&c->cond);
 		pthread_mutex_unlock(&c->lock);
 	}
+}
+
+const struct metrics_hist *mnt_cmp_commit_hist(struct mnt_cmp *c)
+{
+	return &c->commit;
 }

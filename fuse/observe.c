@@ -13,6 +13,7 @@
  * held together, and no lock is held across a FUSE reply.
  */
 #include "control.h"
+#include "write.h"
 #include "node.h"
 
 #include <dirent.h>
@@ -465,6 +466,38 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 			      "Chunks decompressed ahead of readers.", ra.done);
 		write_counter(b, "faissfs_readahead_failed_chunks_total",
 			      "Read-ahead chunk fills that failed (not cached).", ra.failed);
+	}
+	if (c->fs->cmp) {
+		struct mnt_cmp_stats cm;
+
+		mnt_cmp_get_stats(c->fs->cmp, &cm);
+		metrics_write_header(
+			b, "faissfs_commit_seconds", "histogram",
+			"Time from a written file's last close to its compressed object "
+			"being published (rw mounts).");
+		metrics_write_hist(b, "faissfs_commit_seconds", NULL,
+				   mnt_cmp_commit_hist(c->fs->cmp));
+		write_gauge(b, "faissfs_compaction_backlog_bytes",
+			    "Bytes of closed files waiting to be compressed.", cm.backlog);
+		write_counter(b, "faissfs_compaction_files_total",
+			      "Files compressed into objects and published.", cm.compacted);
+		write_counter(b, "faissfs_compaction_failures_total",
+			      "Compactions given up (the file stays uncompressed).", cm.failed);
+		write_counter(b, "faissfs_compaction_retries_total",
+			      "Compactions put off because the file changed or was busy.",
+			      cm.retried);
+		write_counter(b, "faissfs_compaction_logical_bytes_total",
+			      "Logical bytes of the files compacted.", cm.logical_bytes);
+		write_counter(b, "faissfs_compaction_stored_bytes_total",
+			      "Stored bytes of the objects compaction wrote.", cm.stored_bytes);
+		write_counter(b, "faissfs_compaction_chunks_reused_total",
+			      "Chunks copied unchanged from the previous version of a file.",
+			      cm.chunks_reused);
+		write_counter(b, "faissfs_compaction_chunks_encoded_total",
+			      "Chunks compressed by compaction.", cm.chunks_encoded);
+		write_counter(b, "faissfs_write_throttled_total",
+			      "Writes slowed or made to wait by staging back-pressure.",
+			      cm.throttled);
 	}
 	render_usage(c, b);
 }

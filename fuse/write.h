@@ -118,4 +118,9 @@ struct mnt_cmp_stats {
 };
 void mnt_cmp_get_stats(struct mnt_cmp *c, struct mnt_cmp_stats *out);
 
+/* Time from a written file's last close to its compressed object being published
+ * (files found by a scan are not counted); borrowed, valid until mnt_cmp_free(). */
+struct metrics_hist;
+const struct metrics_hist *mnt_cmp_commit_hist(struct mnt_cmp *c);
+
 #endif
