@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "store/format.h"
 #include "../fuse/mount.h"
 
 #ifndef FAISSFS_VERSION
@@ -126,7 +127,8 @@ static bool wants_version(int argc, char *argv[])
 
 static int version(void)
 {
-	printf("faissfs %s (store format 1.0)\n", FAISSFS_VERSION);
+	printf("faissfs %s (store format %d.%d)\n", FAISSFS_VERSION, FMT_VERSION_MAJOR,
+	       FMT_VERSION_MINOR);
 	return 0;
 }
 
