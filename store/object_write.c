@@ -50,7 +50,7 @@ struct store_writer {
 	size_t clen;
 };
 
-static int write_full(int fd, const void *buf, size_t len)
+int store_write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -163,7 +163,7 @@ static int wbuf_flush(struct store_writer *w)
 
 	if (!w->wlen)
 		return 0;
-	ret = write_full(w->fd, w->wbuf, w->wlen);
+	ret = store_write_all(w->fd, w->wbuf, w->wlen);
 	w->wlen = 0;
 	return ret;
 }
@@ -179,7 +179,7 @@ static int append_bytes(struct store_writer *w, const void *buf, size_t len)
 			return ret;
 	}
 	if (len >= WBUF_SIZE) {
-		ret = write_full(w->fd, buf, len);
+		ret = store_write_all(w->fd, buf, len);
 	} else {
 		memcpy(w->wbuf + w->wlen, buf, len);
 		w->wlen += len;

@@ -200,6 +200,10 @@ int store_chunk_encode_filter(struct store_cctx *cc, const void *in, size_t len,
 int store_chunk_decode(struct store_dctx *dc, unsigned filter, const void *src, size_t slen,
 		       void *dst, size_t len, const char **bad);
 
+/* Writes all @len bytes of @buf to @fd at its offset: 0, or -errno (-EIO for a
+ * write that makes no progress and reports no error).  object_write.c. */
+int store_write_all(int fd, const void *buf, size_t len);
+
 /* --- progress.c: the status line of import, export and verify ---------------- */
 
 /* Seconds on the monotonic clock. */

@@ -102,28 +102,6 @@ static int mkdir_p(const char *path)
 	return ret;
 }
 
-/* Writes @len bytes at offset 0 of @fd, all or -errno (-EIO for a short write
- * that reports no error). */
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int store_create(const char *path, const struct store_params *p)
 {
 	struct store_params defp;
@@ -179,7 +157,7 @@ int store_create(const char *path, const struct store_params *p)
 		ret = -errno;
 		goto fail_io;
 	}
-	ret = write_all(fd, sb, sizeof(sb));
+	ret = store_write_all(fd, sb, sizeof(sb));
 	if (!ret && fsync(fd))
 		ret = -errno;
 	if (ret)
