@@ -2,8 +2,9 @@
  *
  * mount.c parses options and runs the session; node.c is the inode table;
  * ops.c holds the low-level handlers; read.c the read path through the cache.
- * The mount is read-only unless -o rw: then write.c serves the mutating requests
- * and compact.c compresses what was written (write.h); else they answer EROFS.
+ * The mount is writable unless -o ro (or the store's filesystem is read-only): then
+ * write.c serves the mutating requests and compact.c compresses what was written
+ * (write.h); else they answer EROFS.
  */
 #ifndef FAISSFS_FUSE_MNT_H
 #define FAISSFS_FUSE_MNT_H
@@ -63,7 +64,7 @@ struct mnt_opts {
 	char *subtype;		  /* owned, NULL: "faissfs" */
 	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
 
-	int rw;			      /* -o rw: writable mount (write.h); default read-only */
+	int rw;			      /* -o rw (the default) or -o ro: writable mount (write.h) */
 	int compact;		      /* -o compact=on|off: background compaction (rw only) */
 	unsigned long long stage_max; /* -o stage_max=SIZE: staged bytes before writers wait */
 };

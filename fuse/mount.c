@@ -1,8 +1,8 @@
 /* mount.c - `faissfs mount STORE MOUNTPOINT [-f] [-d] [-o opt,...]`.
  *
  * Parses the options, checks STORE and MOUNTPOINT (each failure with a message
- * that says what to do), opens the store (superblock only; read-only unless
- * -o rw), mounts,
+ * that says what to do), opens the store (superblock only; writable unless
+ * -o ro, or read-only with a warning when the store's filesystem is), mounts,
  * daemonises unless -f, and serves with libfuse's multithreaded loop until
  * unmounted (fusermount3 -u) or signalled (SIGTERM, SIGINT, SIGHUP).
  * Readiness: without -f, `faissfs mount` returns only once the filesystem is
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -40,7 +41,7 @@ void mnt_usage(void)
 {
 	printf("usage: faissfs mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
 	       "\n"
-	       "Serves the faissfs store STORE (read-only unless -o rw) as ordinary mmappable\n"
+	       "Serves the faissfs store STORE (writable unless -o ro) as ordinary mmappable\n"
 	       "files at MOUNTPOINT (an existing empty directory).  Without -f it returns\n"
 	       "once the filesystem is mounted and keeps serving in the background (logging\n"
 	       "to syslog).\n"
@@ -71,16 +72,18 @@ void mnt_usage(void)
 	       "                     in /etc/fuse.conf unless run as root)\n"
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
-	       "  -o ro              read-only (the default)\n"
-	       "  -o rw              writable: create, write, truncate, rename, unlink, mkdir,\n"
-	       "                     rmdir, chmod, utimes.  Written files are plain files in\n"
-	       "                     the store, compressed once idle (see -o compact)\n"
-	       "  -o compact=on|off  with -o rw: compress idle plain files into objects in the\n"
-	       "                     background, including those of a data dir never imported\n"
-	       "                     (default on)\n"
-	       "  -o stage_max=SIZE  with -o rw: when more than SIZE of closed files wait to be\n"
-	       "                     compacted, writes slow down, then wait (default 1G; 0: no\n"
-	       "                     limit)\n"
+	       "  -o rw              writable (the default): create, write, truncate, rename,\n"
+	       "                     unlink, mkdir, rmdir, chmod, utimes.  Written files are\n"
+	       "                     plain files in the store, compressed once idle (see -o\n"
+	       "                     compact).  A store on a read-only filesystem is served\n"
+	       "                     read-only, with a warning\n"
+	       "  -o ro              read-only: every change fails with EROFS\n"
+	       "  -o compact=on|off  writable mounts: compress idle plain files into objects\n"
+	       "                     in the background, including those of a data dir never\n"
+	       "                     imported (default on)\n"
+	       "  -o stage_max=SIZE  writable mounts: when more than SIZE of closed files wait\n"
+	       "                     to be compacted, writes slow down, then wait (default 1G;\n"
+	       "                     0: no limit)\n"
 	       "  -o metrics=ADDR:PORT  also serve the Prometheus metrics at\n"
 	       "                     http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; loopback\n"
 	       "                     addresses only)\n"
@@ -90,7 +93,7 @@ void mnt_usage(void)
 	       "                     generic mount flags, passed to the kernel (nosuid and\n"
 	       "                     nodev are always set and accepted)\n"
 	       "\n"
-	       "Permissions are checked by the kernel (default_permissions).  Without -o rw,\n"
+	       "Permissions are checked by the kernel (default_permissions).  With -o ro,\n"
 	       "writes fail with EROFS.  Extended attributes user.faissfs.* and user.faiss.*\n"
 	       "describe each object (getfattr -d FILE).  Metrics, stats and runtime settings\n"
 	       "are in the hidden directory MOUNTPOINT/.faissfs/ (cat\n"
@@ -299,6 +302,7 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	int rc = -EINVAL;
 
 	memset(&r, 0, sizeof(r));
+	r.rw = 1; /* writable unless -o ro */
 	memset(o, 0, sizeof(*o));
 	o->ready_fd = -1;
 	o->threads = MNT_THREADS_DEFAULT;
@@ -427,6 +431,23 @@ out:
 
 /* --- checks before mounting --------------------------------------------------------- */
 
+/* Whether the filesystem that holds the store at @path can be written.  No (a read-only
+ * bind mount, a snapshot, read-only media): logs a warning and the mount is served
+ * read-only, as mount(8) does with a write-protected device, instead of being refused.
+ * Yes also when statvfs() fails: then store_open() reports the real error. */
+static bool writable_fs(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) != 0 || !(sv.f_flag & ST_RDONLY))
+		return true;
+	log_warn("%s: the store is on a read-only filesystem: mounting read-only, writes fail "
+		 "with EROFS (remount that filesystem read-write and mount again to write, or "
+		 "give -o ro to silence this)",
+		 path);
+	return false;
+}
+
 static int open_store(const char *path, bool rw, struct store **out)
 {
 	int rc = store_open(path, rw ? 0 : STORE_RDONLY, out);
@@ -524,7 +545,8 @@ out:
 }
 
 /* The arguments for fuse_session_new(): our fixed mount options and the user's. */
-static int session_args(const struct mnt_opts *o, const char *store_abs, struct fuse_args *args)
+static int session_args(const struct mnt_opts *o, bool rw, const char *store_abs,
+			struct fuse_args *args)
 {
 	char *opts = NULL, *fsname = NULL, *subtype = NULL, maxr[32];
 	int rc = -ENOMEM;
@@ -543,7 +565,7 @@ static int session_args(const struct mnt_opts *o, const char *store_abs, struct 
 		goto out;
 	}
 	snprintf(maxr, sizeof(maxr), "max_read=%u", MNT_IO_MAX);
-	if (fuse_opt_add_opt(&opts, o->rw ? "rw,default_permissions" : "ro,default_permissions") ||
+	if (fuse_opt_add_opt(&opts, rw ? "rw,default_permissions" : "ro,default_permissions") ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) || fuse_opt_add_opt_escaped(&opts, subtype) ||
 	    fuse_opt_add_opt(&opts, maxr) ||
 	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")) ||
@@ -665,7 +687,7 @@ static int run(const struct mnt_opts *o)
 		goto out;
 	}
 	raise_nofile();
-	fs.rw = o->rw;
+	fs.rw = o->rw && writable_fs(o->store);
 	if (open_store(o->store, fs.rw, &fs.st) < 0)
 		goto out;
 	store_abs = realpath(o->store, NULL);
@@ -699,7 +721,7 @@ static int run(const struct mnt_opts *o)
 	if (rc == 0 && fs.rw)
 		rc = mnt_wr_new(&fs.wr);
 	if (rc == 0)
-		rc = session_args(o, store_abs ? store_abs : o->store, &args);
+		rc = session_args(o, fs.rw, store_abs ? store_abs : o->store, &args);
 	if (rc < 0) {
 		fprintf(stderr, "faissfs mount: cannot set up: %s\n", strerror(-rc));
 		goto out;
@@ -765,10 +787,10 @@ static int run(const struct mnt_opts *o)
 		mnt_cmp_set_limit(fs.cmp, o->stage_max);
 		mnt_cmp_scan(fs.cmp); /* plain files of a data dir never imported */
 	}
-	log_info("serving %s at %s (cache %llu MiB, up to %u threads, read-ahead %u chunks on "
-		 "%u workers)",
-		 store_path(fs.st), mnt_abs, o->cache_size >> 20, o->threads, o->readahead,
-		 workers);
+	log_info("serving %s at %s, %s (cache %llu MiB, up to %u threads, read-ahead %u chunks "
+		 "on %u workers)",
+		 store_path(fs.st), mnt_abs, fs.rw ? "writable" : "read-only", o->cache_size >> 20,
+		 o->threads, o->readahead, workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
 	if (http_fd >= 0) {
