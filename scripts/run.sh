@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what faissfs needs, build it, make the default store with
-# sample indices, and mount it.  Run from anywhere, as root (or with sudo):
+# sample indices, and mount it writable (the mount is a FAISSx data dir: save into
+# it; -o ro would make it read-only).  Run from anywhere, as root (or with sudo):
 #     sudo scripts/run.sh
 # Re-running remounts the same store.  Unmount with: fusermount3 -u demo/mnt
 set -euo pipefail
@@ -25,11 +26,13 @@ mkdir -p "$demo/mnt"
 if mountpoint -q "$demo/mnt"; then
 	fusermount3 -u "$demo/mnt"
 fi
-build/faissfs mount "$demo/store" "$demo/mnt"
+build/faissfs mount "$demo/store" "$demo/mnt" -o rw
 
 cat <<MSG
 
-faissfs is mounted: $demo/store -> $demo/mnt
+faissfs is mounted, writable: $demo/store -> $demo/mnt
+(a FAISSx server can use $demo/mnt as its data dir; what it writes is
+compressed in the background.  For a read-only mount: faissfs mount ... -o ro)
 
 Look around:
   ls -lR $demo/mnt                  logical sizes, as a FAISSx server sees them
@@ -40,6 +43,9 @@ Look around:
   /usr/bin/python3 -c 'import faiss; ix = faiss.read_index("$demo/mnt/tenant-a/products/index.faiss", faiss.IO_FLAG_MMAP); print(ix, ix.ntotal)'
   $top/build/faissfs inspect $demo/store/tenant-a/products/index.faiss
                                     the object's header and chunk table
+  /usr/bin/python3 -c 'import faiss; ix = faiss.read_index("$demo/mnt/tenant-a/products/index.faiss"); faiss.write_index(ix, "$demo/mnt/tenant-a/products/copy.faiss")'
+                                    save through the mount; "faissfs inspect" on
+                                    the store's copy.faiss once it is compacted
 
 Unmount with:  fusermount3 -u $demo/mnt
 MSG

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_edges.sh - bad situations at the edges, on real mounts:
-#  - a store on a read-only filesystem (a read-only bind mount) mounts and serves;
+#  - a store on a read-only filesystem (a read-only bind mount) mounts read-only, with a
+#    warning (the mount is writable by default), and serves;
 #  - a store used by two daemons: the second refuses, naming the first's PID (lock);
 #  - a mountpoint that is already a faissfs mount is refused;
 #  - the store directory renamed under a running mount: still served (fds, not paths);
@@ -56,6 +57,15 @@ mount_fg "$T/ro" "$T/m3" "$T/d3.log"
 pid3=$FG_PID
 cmp "$src/acme/idx/index.faiss" "$T/m3/acme/idx/index.faiss" || fail "bytes differ (ro store)"
 ok "a read-only store mounts and serves the right bytes"
+grep -q "read-only filesystem: mounting read-only" "$T/d3.log" ||
+	fail "no warning about the read-only store in the log: $(cat "$T/d3.log")"
+case ",$(findmnt -n -o OPTIONS --mountpoint "$T/m3")," in
+*,ro,*) ;;
+*) fail "the mount of a read-only store is not ro: $(findmnt -n -o OPTIONS --mountpoint "$T/m3")" ;;
+esac
+if : 2>"$T/w.err" >"$T/m3/acme/new-file"; then fail "created a file on a read-only store"; fi
+grep -q 'Read-only file system' "$T/w.err" || fail "create on the ro store: $(cat "$T/w.err")"
+ok "served read-only (EROFS); logged: $(grep -m1 -o 'the store is on a read-only.*' "$T/d3.log")"
 refused "second daemon on the read-only store" 1 "$FAISSFS" mount -f "$T/ro" "$T/m2"
 grep -q "PID $pid3" "$T/err.txt" || fail "the refusal does not name the read-only daemon, PID $pid3"
 unmount "$T/m3" "$pid3"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_faiss_mount.sh - every FAISS index type, imported, mounted and read by FAISS
 # itself (C API and Python, plain reads and IO_FLAG_MMAP) through the kernel; sizes
-# and du as users see them; read-only; export gives the same bytes back.
+# and du as users see them; -o ro refuses writes; export gives the same bytes back.
+# The mount is writable by default: everything is read through such a mount.
 . "$(dirname "$0")/lib.sh"
 : "${FAISS_CHECK:?set FAISS_CHECK to the faiss_check program}"
 
@@ -74,7 +75,16 @@ app=$(du -s -B1 --apparent-size "$mnt" | cut -f1)
 [ "$used" -gt 0 ] || fail "du -s of the mount reports 0 bytes used"
 ok "du < du --apparent-size for $nsmaller vectors.json files; whole mount $used < $app bytes"
 
-say "read-only: writes fail with EROFS"
+say "-o ro: a read-only mount, writes fail with EROFS"
+dpid=$(tr -d '\n' <"$store/.faissfs/lock")
+unmount "$mnt"
+# the store lock is free once the daemon has exited
+timeout 10 tail --pid="$dpid" -f /dev/null || fail "daemon $dpid did not exit after unmount"
+mount_daemon "$store" "$mnt" -o ro
+case ",$(findmnt -n -o OPTIONS --mountpoint "$mnt")," in
+*,ro,*) ;;
+*) fail "-o ro mount options: $(findmnt -n -o OPTIONS --mountpoint "$mnt")" ;;
+esac
 if : 2>"$T/w.err" >"$mnt/new-file"; then
 	fail "creating a file on the mount succeeded"
 fi

@@ -58,7 +58,7 @@ EOF
 chmod +x "$T/fake-faissfs"
 got=$(FAISSFS_BIN=$T/fake-faissfs /sbin/mount.faissfs /s /m -o \
 	rw,defaults,noauto,user,users,nofail,_netdev,x-systemd.automount,x-systemd.before=a.service,comment=x,nosuid,nodev,noexec,relatime,cache_size=2G,allow_other -o threads=4 -n -s)
-want="mount /s /m -o noexec,cache_size=2G,allow_other,threads=4,fsname=/s"
+want="mount /s /m -o rw,noexec,cache_size=2G,allow_other,threads=4,fsname=/s"
 [ "$got" = "$want" ] || fail "helper ran '$got', expected '$want'"
 ok "faissfs $got"
 got=$(FAISSFS_BIN=$T/fake-faissfs /sbin/mount.faissfs /s /m -o ro,fsname=mine,suid 2>"$T/err")
@@ -80,13 +80,19 @@ is_mounted "$mnt" || fail "mount -t faissfs returned 0 but $mnt is not mounted"
 [ "$(fs_field "$mnt" FSTYPE)" = fuse.faissfs ] || fail "type $(fs_field "$mnt" FSTYPE)"
 [ "$(fs_field "$mnt" SOURCE)" = "$store" ] || fail "source $(fs_field "$mnt" SOURCE)"
 opts=$(fs_field "$mnt" OPTIONS)
-case ",$opts," in *,ro,*nosuid,*nodev,*) ;; *) fail "options $opts: want ro,nosuid,nodev" ;; esac
+case ",$opts," in *,rw,*nosuid,*nodev,*) ;; *) fail "options $opts: want rw,nosuid,nodev" ;; esac
 cmp "$src/acme/idx/index.faiss" "$mnt/acme/idx/index.faiss" || fail "bytes differ on the mount"
 ok "mounted: fuse.faissfs, source $store, $opts; bytes match"
 umount "$mnt" || fail "umount $mnt failed"
 ! is_mounted "$mnt" || fail "$mnt still mounted after umount"
 daemon_gone "$mnt"
 ok "umount: unmounted, daemon gone"
+mount -t faissfs "$store" "$mnt" -o ro || fail "mount -t faissfs -o ro failed"
+opts=$(fs_field "$mnt" OPTIONS)
+case ",$opts," in *,ro,*nosuid,*nodev,*) ;; *) fail "-o ro: options $opts" ;; esac
+umount "$mnt" || fail "umount $mnt (ro) failed"
+daemon_gone "$mnt"
+ok "mount -t faissfs -o ro: $opts"
 
 say "mount errors come back through mount(8)"
 refused "mount -t faissfs with an unknown option" any mount -t faissfs "$store" "$mnt" -o bogus=1

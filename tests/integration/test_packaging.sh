@@ -54,7 +54,7 @@ got=$("$root/usr/bin/faissfs" --version) || fail "the packaged faissfs does not 
 [ "$got" = "$want" ] || fail "packaged faissfs --version says '$got', the build '$want'"
 ok "faissfs --version: $got"
 got=$(FAISSFS_BIN=$root/usr/bin/faissfs "$root/sbin/mount.faissfs" /s /m -f -o rw,cache_size=1G 2>&1)
-case $got in *"faissfs mount /s /m -o cache_size=1G,fsname=/s") ;; *) fail "mount.faissfs -f: $got" ;; esac
+case $got in *"faissfs mount /s /m -o rw,cache_size=1G,fsname=/s") ;; *) fail "mount.faissfs -f: $got" ;; esac
 ok "mount.faissfs runs: $got"
 if command -v groff >/dev/null; then
 	for m in man1/faissfs.1 man5/faissfs-format.5 man8/mount.faissfs.8; do
