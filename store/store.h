@@ -262,6 +262,36 @@ int store_import(struct store *st, const char *src, const struct store_import_op
  * byte-identical, with modes and mtimes. */
 int store_export(struct store *st, const char *dst, bool progress);
 
+/* --- access counts (access.c) ------------------------------------------------- */
+
+/* How often each index file was opened, kept in STORE/.faissfs/access so that a
+ * later mount can warm the most used ones (FORMAT.md, section 7).  Advisory. */
+#define STORE_ACCESS_MAX 4096 /* records in the file, at most */
+
+struct store_access {
+	char *path;	/* relative to the store root, e.g. "acme/idx1/index.faiss" */
+	uint64_t count; /* > 0 */
+};
+
+/* True if @path may be a record's path: relative, no empty, "." or ".." component,
+ * not under .faissfs, no TAB or newline, shorter than PATH_MAX. */
+bool store_access_path_ok(const char *path);
+
+/* Reads the access counts.  Returns the number of records (0 is possible) and sets
+ * *out (caller frees with store_access_free()).  Errors: -ENOENT no file yet;
+ * -EUCLEAN damaged (logged with the line and offset: ignore it, the next save
+ * replaces it); -ENOMEM; -errno. */
+ssize_t store_access_load(const struct store *st, struct store_access **out);
+
+/* Replaces the access file with @n records (tmp file + rename; not fsynced: a crash
+ * keeps the old file or the new one, or a cut one that loading refuses).
+ * Errors: -EROFS store opened read-only; -EINVAL more than STORE_ACCESS_MAX records
+ * or a bad path or zero count; -errno writing (logged). */
+int store_access_save(struct store *st, const struct store_access *recs, size_t n);
+
+/* Frees @n records and the array (NULL is fine). */
+void store_access_free(struct store_access *recs, size_t n);
+
 /* --- verify (verify.c) and the daemon lock (superblock.c) -------------------- */
 
 struct store_verify_problem {
