@@ -5,11 +5,7 @@
  * a -o rw mount does in the background.  Takes the store's daemon lock, so it
  * refuses to run while the store is mounted.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cmd.h"
 #include "fuse/mount.h"
@@ -26,40 +22,20 @@ static void usage(FILE *f)
 
 int cmd_compact(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{"threads", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
+	unsigned threads = 0;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_THREADS(&threads, 1024),
 		{0},
 	};
-	unsigned long threads = 0;
-	char *end;
-	int c;
+	const struct cmd_spec spec = {.name = "compact",
+				      .usage = usage,
+				      .opts = opts,
+				      .min_args = 1,
+				      .max_args = 1,
+				      .args_error = "expected STORE"};
+	int first, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || threads < 1 || threads > 1024) {
-				fprintf(stderr,
-					"faissfs compact: bad --threads '%s' (a number from 1 to "
-					"1024)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "faissfs compact: expected STORE\n\n");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	return mnt_compact_store(argv[optind], (unsigned)threads) < 0 ? 1 : 0;
+	if (!cmd_parse(&spec, argc, argv, &first, &r))
+		return r;
+	return mnt_compact_store(argv[first], threads) < 0 ? 1 : 0;
 }

@@ -3,10 +3,7 @@
  * Writes every file of STORE to DST (new or empty), byte-identical, with modes and
  * mtimes.  The store is opened read-only.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -24,42 +21,26 @@ static void usage(FILE *f)
 
 int cmd_export(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{"progress", no_argument, NULL, 'p'},
-		{"no-progress", no_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
+	bool progress = isatty(STDERR_FILENO);
+	const struct cmd_opt opts[] = {
+		CMD_OPT_PROGRESS(&progress),
 		{0},
 	};
-	bool progress = isatty(STDERR_FILENO);
+	const struct cmd_spec spec = {.name = "export",
+				      .usage = usage,
+				      .opts = opts,
+				      .min_args = 2,
+				      .max_args = 2,
+				      .args_error = "expected STORE and DST"};
 	struct store *st = NULL;
-	int c, r;
+	int first, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			progress = true;
-			break;
-		case 'P':
-			progress = false;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "faissfs export: expected STORE and DST\n\n");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	r = store_open(argv[optind], STORE_RDONLY, &st);
+	if (!cmd_parse(&spec, argc, argv, &first, &r))
+		return r;
+	r = store_open(argv[first], STORE_RDONLY, &st);
 	if (r < 0)
 		return 1; /* logged with what to do */
-	r = store_export(st, argv[optind + 1], progress);
+	r = store_export(st, argv[first + 1], progress);
 	store_close(st);
 	return r < 0 ? 1 : 0;
 }

@@ -7,8 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +34,6 @@ static void usage(FILE *f)
 		"  --no-progress      do not\n"
 		"  -h, --help         show this help\n",
 		FMT_CHUNK_DEFAULT / 1024, FMT_LEVEL_DEFAULT);
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 /* True if @path does not exist or is an empty directory. */
@@ -84,81 +69,31 @@ static void remove_new_store(const char *path, bool rmroot)
 
 int cmd_import(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{"chunk-size", required_argument, NULL, 'c'},
-		{"level", required_argument, NULL, 'l'},
-		{"threads", required_argument, NULL, 't'},
-		{"progress", no_argument, NULL, 'p'},
-		{"no-progress", no_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct store_import_opts io = {.progress = isatty(STDERR_FILENO)};
 	struct store_import_stats stats;
 	struct store_params p;
 	bool set_chunk = false, set_level = false, created = false, existed;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_CHUNK_SIZE(&p.chunk_size, &set_chunk),
+		CMD_OPT_LEVEL(&p.level, &set_level),
+		CMD_OPT_THREADS(&io.threads, 1024),
+		CMD_OPT_PROGRESS(&io.progress),
+		{0},
+	};
+	const struct cmd_spec spec = {.name = "import",
+				      .usage = usage,
+				      .opts = opts,
+				      .min_args = 2,
+				      .max_args = 2,
+				      .args_error = "expected SRC and STORE"};
 	const char *src, *path;
 	struct store *st = NULL;
-	unsigned long long size;
-	long v;
-	int c, r;
+	int first, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (cmd_parse_size(optarg, &size) < 0 || size > UINT32_MAX) {
-				fprintf(stderr,
-					"faissfs import: bad --chunk-size '%s': give a power "
-					"of two from 4K to 16M, e.g. 256K\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			p.chunk_size = (uint32_t)size;
-			set_chunk = true;
-			break;
-		case 'l':
-			if (parse_long(optarg, INT_MIN, INT_MAX, &v) < 0) {
-				fprintf(stderr,
-					"faissfs import: bad --level '%s': give a number "
-					"from 1 to 19\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			p.level = (int)v;
-			set_level = true;
-			break;
-		case 't':
-			if (parse_long(optarg, 1, 1024, &v) < 0) {
-				fprintf(stderr,
-					"faissfs import: bad --threads '%s': give a number "
-					"from 1 to 1024\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			io.threads = (unsigned)v;
-			break;
-		case 'p':
-			io.progress = true;
-			break;
-		case 'P':
-			io.progress = false;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "faissfs import: expected SRC and STORE\n\n");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	src = argv[optind];
-	path = argv[optind + 1];
+	if (!cmd_parse(&spec, argc, argv, &first, &r))
+		return r;
+	src = argv[first];
+	path = argv[first + 1];
 
 	existed = access(path, F_OK) == 0;
 	if (new_or_empty(path)) {

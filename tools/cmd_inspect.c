@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -193,39 +192,25 @@ static int inspect_one(const char *path, bool chunks, bool json)
 
 int cmd_inspect(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{"chunks", no_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
+	bool chunks = false, json = false;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_FLAG("chunks", &chunks),
+		CMD_OPT_FLAG("json", &json),
 		{0},
 	};
-	bool chunks = false, json = false;
-	int c, rc = 0;
+	const struct cmd_spec spec = {.name = "inspect",
+				      .usage = usage,
+				      .opts = opts,
+				      .min_args = 1,
+				      .max_args = -1,
+				      .args_error = "expected at least one FILE"};
+	int first, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			chunks = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "faissfs inspect: expected at least one FILE\n\n");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	for (int i = optind; i < argc; i++) {
-		if (!json && i > optind)
+	if (!cmd_parse(&spec, argc, argv, &first, &rc))
+		return rc;
+	rc = 0;
+	for (int i = first; i < argc; i++) {
+		if (!json && i > first)
 			putchar('\n');
 		if (inspect_one(argv[i], chunks, json))
 			rc = 1;

@@ -5,7 +5,6 @@
  * mount's owner (or root) may change settings.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,33 +58,22 @@ static int show(const char *mnt)
 
 int cmd_set(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
+	const struct cmd_spec spec = {
+		.name = "set", .usage = usage, .min_args = 1, .max_args = 3, .options_first = true};
 	const char *mnt, *name, *value;
-	int c, rc;
+	int first, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind == 1)
-		return show(argv[optind]);
-	if (argc - optind != 3) {
+	if (!cmd_parse(&spec, argc, argv, &first, &rc))
+		return rc;
+	if (argc - first == 1)
+		return show(argv[first]);
+	if (argc - first != 3) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	mnt = argv[optind];
-	name = argv[optind + 1];
-	value = argv[optind + 2];
+	mnt = argv[first];
+	name = argv[first + 1];
+	value = argv[first + 2];
 	rc = mnt_set(mnt, name, value);
 	switch (-rc) {
 	case 0:

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -298,47 +297,29 @@ static char *find_store(const char *path)
 
 int cmd_stat(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"bytes", no_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct stat_list l = {0};
 	struct store *st = NULL;
 	struct stat_row total = {0};
 	char *store = NULL, *comp[DEPTH_MAX + 1];
-	bool json = false, bytes = false, first = true;
-	int c, fd, rc, ret = 1;
+	bool json = false, bytes = false, first_row = true;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_FLAG("json", &json),
+		CMD_OPT_FLAG("bytes", &bytes),
+		{0},
+	};
+	const struct cmd_spec spec = {
+		.name = "stat", .usage = usage, .opts = opts, .min_args = 1, .max_args = 1};
+	int first, fd, rc, ret = 1;
 	uint64_t nidx = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'b':
-			bytes = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	store = find_store(argv[optind]);
+	if (!cmd_parse(&spec, argc, argv, &first, &rc))
+		return rc;
+	store = find_store(argv[first]);
 	if (!store) {
 		fprintf(stderr,
 			"faissfs stat: '%s' is neither a faissfs store nor a faissfs mount (give "
 			"the store directory or the mount point)\n",
-			argv[optind]);
+			argv[first]);
 		return 1;
 	}
 	rc = store_open(store, STORE_RDONLY, &st);
@@ -373,8 +354,8 @@ int cmd_stat(int argc, char *argv[])
 		       !strcmp(l.f[i].index, r.head->index);
 		     i++)
 			row_add(&r, &l.f[i]);
-		print_row(&r, json, bytes, first);
-		first = false;
+		print_row(&r, json, bytes, first_row);
+		first_row = false;
 		nidx++;
 		total.files += r.files;
 		total.logical += r.logical;

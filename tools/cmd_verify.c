@@ -8,7 +8,6 @@
  * sound, 1 on any problem (or a check that could not run), 2 on usage errors.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -140,58 +139,28 @@ static int run_deep(const char *store, bool json)
 
 int cmd_verify(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{"deep", no_argument, NULL, 'D'}, {"repair", no_argument, NULL, 'R'},
-		{"json", no_argument, NULL, 'j'}, {"threads", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
-	};
 	struct store_verify_opts vo = {0};
 	struct store_verify_stats s = {0};
 	struct store *st = NULL;
 	struct out out = {0};
 	bool deep = false;
-	int c, ret, rc = 1;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_FLAG("deep", &deep),
+		CMD_OPT_FLAG("repair", &vo.repair),
+		CMD_OPT_FLAG("json", &out.json),
+		CMD_OPT_THREADS(&vo.threads, 64),
+		{0},
+	};
+	const struct cmd_spec spec = {
+		.name = "verify", .usage = usage, .opts = opts, .min_args = 1, .max_args = 1};
+	int first, ret, rc = 1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'D':
-			deep = true;
-			break;
-		case 'R':
-			vo.repair = true;
-			break;
-		case 'j':
-			out.json = true;
-			break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > 64) {
-				fprintf(stderr, "faissfs verify: bad --threads '%s' (1 to 64)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			vo.threads = (unsigned)v;
-			break;
-		}
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (!cmd_parse(&spec, argc, argv, &first, &ret))
+		return ret;
 	vo.progress = !out.json && isatty(STDERR_FILENO);
 	vo.report = report;
 	vo.arg = &out;
-	ret = store_open(argv[optind], vo.repair ? 0 : STORE_RDONLY, &st);
+	ret = store_open(argv[first], vo.repair ? 0 : STORE_RDONLY, &st);
 	if (ret) {
 		/* store_open() logged what is wrong with the superblock or the path. */
 		if (out.json)
@@ -222,7 +191,7 @@ int cmd_verify(int argc, char *argv[])
 	} else {
 		printf("%s: %" PRIu64 " objects, %" PRIu64 " plain files, %" PRIu64 " chunks "
 		       "(%.1f MiB) checked in %.2f s: %" PRIu64 " problem%s",
-		       argv[optind], s.objects, s.plain, s.chunks,
+		       argv[first], s.objects, s.plain, s.chunks,
 		       (double)s.logical_bytes / 1048576.0, s.seconds, s.problems,
 		       s.problems == 1 ? "" : "s");
 		if (vo.repair)
@@ -232,10 +201,10 @@ int cmd_verify(int argc, char *argv[])
 		if (s.problems && !vo.repair)
 			printf("restore the damaged files from their source and re-import them, or "
 			       "run `faissfs verify --repair %s` to move them aside\n",
-			       argv[optind]);
+			       argv[first]);
 	}
 	rc = s.problems ? 1 : 0;
-	if (deep && run_deep(argv[optind], out.json) != 0)
+	if (deep && run_deep(argv[first], out.json) != 0)
 		rc = 1;
 	return rc;
 }

@@ -72,49 +72,6 @@ void cmd_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-int cmd_parse_size(const char *s, unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		v <<= 40;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B')
-		end++;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* True if @argv (a subcommand's arguments) asks for the version: "--version"
  * before any "--".  Every subcommand answers it the same way. */
 static bool wants_version(int argc, char *argv[])
