@@ -12,8 +12,24 @@
  * tmp/ are removed by `faissfs verify --repair`.  Readers that have the plain file
  * open keep reading it (they hold its fd).
  *
- * Lock: c->lock protects the queue, the counters and the stop flag (leaf; no I/O
- * under it).  The gate is taken only by compact_file(), never with c->lock.
+ * One file on every core: the worker that compacts a file reads it in batches
+ * of CMP_BATCH_PER_THREAD chunks per worker and posts each batch; every idle
+ * worker takes chunks of it (encodes them, or copies the previous version's
+ * frame), and the owner appends them in order.  The read-back check runs the same
+ * way.  Memory: three buffers of one batch per file being compacted.
+ *
+ * Previous versions: an object about to be replaced through the mount is kept as
+ * a hard link tmp/prev.<XXH3-64 of its path, 16 hex digits> (mnt_cmp_keep_prev),
+ * so that compacting the new version copies the chunks both share.  The name is
+ * found again after a restart.  It is removed once its path was compacted (or
+ * found an object, or gone), when the path is unlinked through the mount, and by
+ * the scan of a mount when older than CMP_PREV_MAX_AGE_S; that scan also removes
+ * the unpack.<pid>.<n> files (write.c) of a daemon that is gone (the store lock
+ * says no other daemon runs).  `faissfs verify --repair` knows both prefixes.
+ *
+ * Locks: c->lock protects the queue, the batches, the counters and the stop flag
+ * (leaf; no I/O under it).  The gate is taken only by compact_file() and the
+ * previous-version functions, never with c->lock held.
  */
 #include "write.h"
 
@@ -33,7 +49,11 @@
 #include "node.h"
 #include "store/store.h"
 
-#define RETRY_MAX_MS 60000u
+#define RETRY_MAX_MS	     60000u
+#define CMP_BATCH_PER_THREAD 4u		 /* chunks of a batch per worker */
+#define CMP_BATCH_MAX_BYTES  (16u << 20) /* logical bytes of a batch at most */
+#define CMP_PREV_MAX_AGE_S   (6 * 3600)	 /* a kept previous version unused this long goes */
+#define CMP_LOG_RATE_BYTES   (64u << 20) /* files this large log their compression rate */
 
 struct cmp_job {
 	struct cmp_job *next;
@@ -44,29 +64,43 @@ struct cmp_job {
 	char path[];	   /* "" for the root */
 };
 
-/* The previous object of a path, kept in tmp/ until that path is compacted again:
- * the chunks both versions share are copied, not compressed again. */
-struct cmp_prev {
-	struct cmp_prev *next;
-	char *tmpname; /* in the store's tmp/ */
-	char path[];
+struct cmp_file;
+
+/* Chunks 0..n-1 of a batch of one file, run by its owner and by idle workers:
+ * fn(f, worker, i) for each i.  Posted in c->batches while chunks are left. */
+struct cmp_batch {
+	struct cmp_batch *next;					    /* protected by c->lock */
+	int (*fn)(struct cmp_file *f, unsigned worker, unsigned i); /* immutable */
+	struct cmp_file *f;					    /* immutable */
+	unsigned n;						    /* immutable */
+	unsigned next_i, done;					    /* protected by c->lock */
+	int err;	/* protected by c->lock: the error of the lowest chunk */
+	unsigned err_i; /* protected by c->lock */
+};
+
+struct cmp_worker {
+	struct mnt_cmp *c;
+	unsigned id; /* 0..nthreads-1: the slot of its contexts in a cmp_file */
 };
 
 struct mnt_cmp {
-	struct store *st;    /* immutable */
-	struct mnt_wr *wr;   /* immutable; NULL offline */
-	unsigned idle_ms;    /* immutable */
-	_Atomic int level;   /* zstd level for new objects, 0: the store's; relaxed */
-	_Atomic bool paused; /* compaction off at run time (jobs wait); relaxed */
-	uint64_t limit;	     /* staged bytes before writers wait; 0: none; set before use */
-	unsigned nthreads;   /* immutable */
-	pthread_t *threads;  /* immutable after start */
+	struct store *st;	    /* immutable */
+	struct mnt_wr *wr;	    /* immutable; NULL offline */
+	unsigned idle_ms;	    /* immutable */
+	_Atomic int level;	    /* zstd level for new objects, 0: the store's; relaxed */
+	_Atomic bool paused;	    /* compaction off at run time (jobs wait); relaxed */
+	uint64_t limit;		    /* staged bytes before writers wait; 0: none; set before use */
+	unsigned nthreads;	    /* immutable after start */
+	unsigned started;	    /* threads to join; immutable after start */
+	pthread_t *threads;	    /* immutable after start */
+	struct cmp_worker *workers; /* immutable after start */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	    /* jobs queued, or stop */
+	pthread_cond_t cond;	    /* jobs queued, a batch posted, or stop */
 	pthread_cond_t idle;	    /* a worker finished a job */
+	pthread_cond_t batch_done;  /* the last chunk of a batch is done */
 	struct cmp_job *jobs;	    /* protected by lock; unordered */
-	struct cmp_prev *prevs;	    /* protected by lock */
+	struct cmp_batch *batches;  /* protected by lock: batches with chunks left */
 	unsigned busy;		    /* protected by lock: workers in a job */
 	bool stop;		    /* protected by lock; also read unlocked as a hint */
 	struct mnt_cmp_stats s;	    /* protected by lock */
@@ -266,56 +300,49 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return mnt_ident_eq(&ia, &ib);
 }
 
-/* The temp name of @path's previous object (caller frees), or NULL. */
-static char *prev_get(struct mnt_cmp *c, const char *path)
-{
-	char *name = NULL;
+/* --- previous versions ------------------------------------------------------------------ */
 
-	pthread_mutex_lock(&c->lock);
-	for (struct cmp_prev *p = c->prevs; p; p = p->next)
-		if (!strcmp(p->path, path)) {
-			name = strdup(p->tmpname);
-			break;
-		}
-	pthread_mutex_unlock(&c->lock);
-	return name;
+/* The name in tmp/ of @relpath's previous version: prev.<XXH3-64 of the path>. */
+static void prev_name(const char *relpath, char *buf, size_t size)
+{
+	snprintf(buf, size, "prev.%016llx",
+		 (unsigned long long)XXH3_64bits(relpath, strlen(relpath)));
 }
 
-/* Forgets the previous object kept as @tmpname (NULL: all of them) and removes it
- * from tmp/. */
-static void prev_drop(struct mnt_cmp *c, const char *tmpname)
+/* The identity of @relpath's previous version in *out (st_ino 0: none). */
+static void prev_stat(struct mnt_cmp *c, const char *relpath, struct stat *out)
 {
-	struct cmp_prev **pp, *dead = NULL, *p;
+	char name[32];
 
-	pthread_mutex_lock(&c->lock);
-	for (pp = &c->prevs; *pp;) {
-		p = *pp;
-		if (tmpname && strcmp(p->tmpname, tmpname)) {
-			pp = &p->next;
-			continue;
-		}
-		*pp = p->next;
-		p->next = dead;
-		dead = p;
-	}
-	pthread_mutex_unlock(&c->lock);
-	while (dead) {
-		p = dead;
-		dead = p->next;
-		store_discard_tmp(c->st, p->tmpname);
-		free(p->tmpname);
-		free(p);
-	}
+	prev_name(relpath, name, sizeof(name));
+	if (fstatat(store_tmp_fd(c->st), name, out, AT_SYMLINK_NOFOLLOW) < 0)
+		memset(out, 0, sizeof(*out));
+}
+
+/* Removes @relpath's previous version if it is still the file @was (from
+ * prev_stat(); NULL: whatever it is).  Takes the gate, which orders it against
+ * mnt_cmp_keep_prev(). */
+static void prev_drop(struct mnt_cmp *c, const char *relpath, const struct stat *was)
+{
+	struct stat cur;
+	char name[32];
+
+	if (was && !was->st_ino)
+		return;
+	prev_name(relpath, name, sizeof(name));
+	mnt_wr_lock(c->wr);
+	if (fstatat(store_tmp_fd(c->st), name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (!was || (cur.st_dev == was->st_dev && cur.st_ino == was->st_ino)))
+		store_discard_tmp(c->st, name);
+	mnt_wr_unlock(c->wr);
 }
 
 void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const char *relpath)
 {
-	static unsigned long seq;
-	struct cmp_prev *p = NULL;
 	struct stat st;
 	uint64_t lsize;
-	char tmpname[64], *old;
-	int fd, rc;
+	char pname[32];
+	int fd, rc, tmpfd;
 
 	if (!c)
 		return;
@@ -326,27 +353,236 @@ void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const cha
 	close(fd);
 	if (rc != 1)
 		return; /* only objects have chunks to share */
-	snprintf(tmpname, sizeof(tmpname), "prev.%d.%lu", (int)getpid(),
-		 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
-	if (linkat(dirfd, name, store_tmp_fd(c->st), tmpname, 0) < 0)
+	/* An older one goes first: the caller holds the gate, so nobody else swaps it. */
+	prev_name(relpath, pname, sizeof(pname));
+	tmpfd = store_tmp_fd(c->st);
+	if (unlinkat(tmpfd, pname, 0) < 0 && errno != ENOENT)
 		return;
-	p = malloc(sizeof(*p) + strlen(relpath) + 1);
-	if (p)
-		p->tmpname = strdup(tmpname);
-	if (!p || !p->tmpname) {
-		free(p);
-		store_discard_tmp(c->st, tmpname);
+	if (linkat(dirfd, name, tmpfd, pname, 0) < 0)
+		log_debug("cannot keep the previous version of %s: %s (a re-save compresses "
+			  "all of it)",
+			  relpath, strerror(errno));
+}
+
+void mnt_cmp_forget_prev(struct mnt_cmp *c, const char *relpath)
+{
+	char name[32];
+
+	if (!c)
+		return;
+	prev_name(relpath, name, sizeof(name));
+	store_discard_tmp(c->st, name);
+}
+
+/* Removes from tmp/ the previous versions unused for CMP_PREV_MAX_AGE_S and the
+ * unpack files of another process (the store lock we hold says it is gone). */
+static void sweep_tmp(struct mnt_cmp *c)
+{
+	struct timespec now;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd, kept = 0, removed = 0;
+	char own[32];
+
+	fd = openat(store_tmp_fd(c->st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
 		return;
 	}
-	strcpy(p->path, relpath);
-	old = prev_get(c, relpath);
-	if (old)
-		prev_drop(c, old); /* an older one */
-	free(old);
-	pthread_mutex_lock(&c->lock);
-	p->next = c->prevs;
-	c->prevs = p;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(own, sizeof(own), "unpack.%d.", (int)getpid());
+	while ((de = readdir(d))) {
+		bool old;
+
+		if (!strncmp(de->d_name, "unpack.", 7) && strncmp(de->d_name, own, strlen(own))) {
+			removed += unlinkat(fd, de->d_name, 0) == 0;
+			continue;
+		}
+		if (strncmp(de->d_name, "prev.", 5) ||
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		/* ctime: when it was linked here (kept). */
+		old = now.tv_sec - st.st_ctim.tv_sec > CMP_PREV_MAX_AGE_S;
+		mnt_wr_lock(c->wr);
+		if (old)
+			removed += unlinkat(fd, de->d_name, 0) == 0;
+		else
+			kept++;
+		mnt_wr_unlock(c->wr);
+	}
+	closedir(d);
+	if (removed || kept)
+		log_info("compaction: %d previous versions kept in the store's tmp/ for chunk "
+			 "reuse, %d stale leftovers removed",
+			 kept, removed);
+}
+
+/* --- one file on every worker ------------------------------------------------------------- */
+
+/* The state of one file being compressed; the per-worker contexts are made by
+ * the worker that first needs them (slot = worker id) and freed with the file. */
+struct cmp_file {
+	struct mnt_cmp *c;
+	uint32_t cs;			 /* chunk size */
+	int level;			 /* zstd level */
+	unsigned nbatch;		 /* chunks per batch */
+	uint8_t *buf, *back;		 /* nbatch * cs each */
+	struct store_chunk *out;	 /* nbatch */
+	bool *reused;			 /* nbatch: out[i] copied from prev */
+	struct store_cctx **cc;		 /* nthreads */
+	struct store_dctx **dc;		 /* nthreads */
+	const struct store_object *prev; /* the previous version, or NULL */
+	uint64_t nprev;			 /* its chunks usable (same chunk size) */
+	const struct store_object *so;	 /* read back: the new object */
+	/* the current batch */
+	uint64_t first; /* chunk index of buf[0] */
+	size_t blen;	/* logical bytes in buf */
+};
+
+static size_t file_chunk_len(const struct cmp_file *f, unsigned i)
+{
+	size_t left = f->blen - (size_t)i * f->cs;
+
+	return left < f->cs ? left : f->cs;
+}
+
+/* Chunk @i of the batch into out[i]: the previous version's frame when it holds
+ * the same bytes (same length and hash), else encoded. */
+static int encode_one(struct cmp_file *f, unsigned worker, unsigned i)
+{
+	const uint8_t *in = f->buf + (size_t)i * f->cs;
+	uint64_t idx = f->first + i;
+	size_t len = file_chunk_len(f, i);
+
+	if (idx < f->nprev && store_object_chunk_len(f->prev, idx) == len &&
+	    store_object_chunk_hash(f->prev, idx) == XXH3_64bits(in, len) &&
+	    store_object_chunk_copy(f->prev, idx, &f->out[i]) == 0) {
+		f->reused[i] = true;
+		return 0;
+	}
+	f->reused[i] = false;
+	if (!f->cc[worker]) {
+		f->cc[worker] = store_cctx_new();
+		if (!f->cc[worker])
+			return -ENOMEM;
+	}
+	return store_chunk_encode(f->cc[worker], in, len, f->level, &f->out[i]);
+}
+
+/* Chunk @i of the new object read back and compared with the batch: -EAGAIN if
+ * it differs (the file changed meanwhile). */
+static int check_one(struct cmp_file *f, unsigned worker, unsigned i)
+{
+	size_t off = (size_t)i * f->cs, len = file_chunk_len(f, i);
+	int rc;
+
+	if (store_object_chunk_len(f->so, f->first + i) != len)
+		return -EAGAIN;
+	if (!f->dc[worker]) {
+		f->dc[worker] = store_dctx_new();
+		if (!f->dc[worker])
+			return -ENOMEM;
+	}
+	rc = store_object_read_chunk(f->so, f->first + i, f->dc[worker], f->back + off);
+	if (rc < 0)
+		return rc;
+	return memcmp(f->back + off, f->buf + off, len) ? -EAGAIN : 0;
+}
+
+/* Runs chunk b->next_i of the posted batch @b.  Called and returns with c->lock
+ * held; drops it while the chunk is worked on. */
+static void batch_step(struct mnt_cmp *c, struct cmp_batch *b, unsigned worker)
+{
+	unsigned i = b->next_i++;
+	int rc;
+
+	if (b->next_i == b->n) { /* the last one taken: nothing left to post */
+		struct cmp_batch **pp = &c->batches;
+
+		while (*pp != b)
+			pp = &(*pp)->next;
+		*pp = b->next;
+	}
 	pthread_mutex_unlock(&c->lock);
+	rc = b->fn(b->f, worker, i);
+	pthread_mutex_lock(&c->lock);
+	if (rc < 0 && (!b->err || i < b->err_i)) {
+		b->err = rc;
+		b->err_i = i;
+	}
+	if (++b->done == b->n)
+		pthread_cond_broadcast(&c->batch_done);
+}
+
+/* Runs @fn on chunks 0..n-1 of the current batch of @f, on the calling worker and
+ * on any idle one.  Returns 0 or the error of the lowest failing chunk. */
+static int batch_run(struct cmp_file *f, unsigned worker, unsigned n,
+		     int (*fn)(struct cmp_file *f, unsigned worker, unsigned i))
+{
+	struct mnt_cmp *c = f->c;
+	struct cmp_batch b = {.fn = fn, .f = f, .n = n};
+
+	if (n == 1 || c->nthreads == 1)
+		goto alone;
+	pthread_mutex_lock(&c->lock);
+	b.next = c->batches;
+	c->batches = &b;
+	pthread_cond_broadcast(&c->cond);
+	while (b.next_i < b.n)
+		batch_step(c, &b, worker);
+	while (b.done < b.n)
+		pthread_cond_wait(&c->batch_done, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return b.err;
+alone:
+	for (unsigned i = 0; i < n; i++) {
+		int rc = fn(f, worker, i);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void file_release(struct cmp_file *f)
+{
+	for (unsigned i = 0; f->cc && i < f->c->nthreads; i++) {
+		store_cctx_free(f->cc[i]);
+		store_dctx_free(f->dc[i]);
+	}
+	for (unsigned i = 0; f->out && i < f->nbatch; i++)
+		store_chunk_release(&f->out[i]);
+	free(f->cc);
+	free(f->dc);
+	free(f->out);
+	free(f->reused);
+	free(f->buf);
+	free(f->back);
+}
+
+static int file_init(struct cmp_file *f, struct mnt_cmp *c, uint32_t cs)
+{
+	memset(f, 0, sizeof(*f));
+	f->c = c;
+	f->cs = cs;
+	f->nbatch = CMP_BATCH_PER_THREAD * c->nthreads;
+	while (f->nbatch > 1 && (size_t)f->nbatch * cs > CMP_BATCH_MAX_BYTES)
+		f->nbatch--;
+	f->buf = malloc((size_t)f->nbatch * cs);
+	f->back = malloc((size_t)f->nbatch * cs);
+	f->out = calloc(f->nbatch, sizeof(*f->out));
+	f->reused = calloc(f->nbatch, sizeof(*f->reused));
+	f->cc = calloc(c->nthreads, sizeof(*f->cc));
+	f->dc = calloc(c->nthreads, sizeof(*f->dc));
+	if (!f->buf || !f->back || !f->out || !f->reused || !f->cc || !f->dc) {
+		file_release(f);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* pread() of exactly @len bytes at @off.  Returns 0, -EAGAIN if the file is shorter
@@ -369,69 +605,78 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Compresses the plain file @fd (stat @st) into a finished temp object and checks
- * it against the file.  Returns 0 and the temp name (caller frees), -EAGAIN if the
- * file changed meanwhile, -ECANCELED on stop, or -errno. */
-static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const char *path,
-			 char **tmpname)
+/* Reads the next batch of the plain file @fd (@size bytes) at @off into f->buf. */
+static int file_read_batch(struct cmp_file *f, int fd, uint64_t size, uint64_t off, unsigned *n)
 {
-	struct store_params params = *store_default_params(c->st);
-	const struct store_params *p = &params;
-	int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-	struct store_writer *w = NULL;
-	struct store_object *so = NULL;
-	struct store_dctx *dc = NULL;
-	uint8_t *buf = NULL, *back = NULL;
-	struct store_object *prev = NULL;
-	struct store_cctx *cc = NULL;
-	struct store_chunk chunk = {0};
-	uint64_t reused = 0, encoded = 0, nprev = 0;
-	struct stat after;
-	char *name = NULL, *prevname = prev_get(c, path);
-	uint64_t off = 0;
+	uint64_t want = (uint64_t)f->nbatch * f->cs;
 	int rc;
 
-	buf = malloc(p->chunk_size);
-	back = malloc(p->chunk_size);
-	dc = store_dctx_new();
-	cc = store_cctx_new();
-	if (!buf || !back || !dc || !cc) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (prevname && store_object_openat(store_tmp_fd(c->st), prevname, prevname, &prev) == 0 &&
-	    store_object_info(prev)->chunk_size == p->chunk_size)
-		nprev = store_object_info(prev)->nchunks;
+	f->blen = (size_t)(size - off < want ? size - off : want);
+	f->first = off / f->cs;
+	rc = read_full(fd, f->buf, f->blen, off);
+	if (rc == 0)
+		*n = (unsigned)((f->blen + f->cs - 1) / f->cs);
+	return rc;
+}
+
+static double secs_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Compresses the plain file @fd (stat @st) into a finished temp object and checks
+ * it against the file, on the worker @worker and any idle one.  Returns 0 and the
+ * temp name (caller frees), -EAGAIN if the file changed meanwhile, -ECANCELED on
+ * stop, or -errno. */
+static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struct stat *st,
+			 const char *path, char **tmpname)
+{
+	struct store_params params = *store_default_params(c->st);
+	int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+	uint64_t size = (uint64_t)st->st_size, reused = 0, encoded = 0, off;
+	struct store_writer *w = NULL;
+	struct store_object *so = NULL, *prev = NULL;
+	struct cmp_file f;
+	struct timespec t0;
+	struct stat after;
+	char *name = NULL, pname[32];
+	double secs;
+	unsigned n;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (level > 0)
 		params.level = level; /* the runtime setting (faissfs set) */
-	rc = store_writer_new(c->st, p, &w);
+	rc = file_init(&f, c, params.chunk_size);
+	if (rc < 0)
+		return rc;
+	f.level = params.level;
+	prev_name(path, pname, sizeof(pname));
+	if (store_object_openat(store_tmp_fd(c->st), pname, path, &prev) == 0 &&
+	    store_object_info(prev)->chunk_size == params.chunk_size) {
+		f.prev = prev;
+		f.nprev = store_object_info(prev)->nchunks;
+	}
+	rc = store_writer_new(c->st, &params, &w);
 	if (rc < 0)
 		goto out;
-	for (uint64_t idx = 0; off < (uint64_t)st->st_size; idx++) {
-		size_t len = (uint64_t)st->st_size - off < p->chunk_size
-				     ? (size_t)((uint64_t)st->st_size - off)
-				     : p->chunk_size;
-
-		rc = read_full(fd, buf, len, off);
+	for (off = 0; off < size; off += f.blen) {
+		rc = file_read_batch(&f, fd, size, off, &n);
 		if (rc < 0)
 			goto out;
-		if (idx == 0)
-			store_writer_set_head(w, buf, len);
-		/* The same bytes as the previous version's chunk: copy its frame. */
-		if (idx < nprev && store_object_chunk_len(prev, idx) == len &&
-		    store_object_chunk_hash(prev, idx) == XXH3_64bits(buf, len) &&
-		    store_object_chunk_copy(prev, idx, &chunk) == 0) {
-			reused++;
-		} else {
-			rc = store_chunk_encode(cc, buf, len, p->level, &chunk);
-			if (rc < 0)
-				goto out;
-			encoded++;
+		if (off == 0)
+			store_writer_set_head(w, f.buf, f.blen < 64 ? f.blen : 64);
+		rc = batch_run(&f, worker, n, encode_one);
+		for (unsigned i = 0; rc == 0 && i < n; i++) {
+			rc = store_writer_append_chunk(w, &f.out[i]);
+			reused += f.reused[i];
+			encoded += !f.reused[i];
 		}
-		rc = store_writer_append_chunk(w, &chunk);
 		if (rc < 0)
 			goto out;
-		off += len;
 		if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 			rc = -ECANCELED;
 			goto out;
@@ -441,7 +686,7 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 		rc = -errno;
 		goto out;
 	}
-	if (!same_file(st, &after) || off != (uint64_t)st->st_size) {
+	if (!same_file(st, &after)) {
 		rc = -EAGAIN;
 		goto out;
 	}
@@ -451,25 +696,28 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 		goto out;
 	/* Read back and compare, as import does: the plain file goes away. */
 	rc = store_object_openat(store_tmp_fd(c->st), name, path, &so);
-	for (off = 0; rc == 0 && off < (uint64_t)st->st_size;) {
-		ssize_t a = pread(fd, buf, p->chunk_size, (off_t)off);
-		ssize_t b = store_object_pread(so, dc, back, p->chunk_size, off);
-
-		if (a < 0 || b < 0 || a != b || a == 0 || memcmp(buf, back, (size_t)a)) {
-			rc = a < 0 ? -errno : b < 0 ? (int)b : -EAGAIN;
-			break;
-		}
-		off += (uint64_t)a;
-	}
-	if (rc == 0 && store_object_info(so)->size != (uint64_t)st->st_size)
+	if (rc == 0 && store_object_info(so)->size != size)
 		rc = -EAGAIN;
+	f.so = so;
+	for (off = 0; rc == 0 && off < size; off += f.blen) {
+		rc = file_read_batch(&f, fd, size, off, &n);
+		if (rc == 0)
+			rc = batch_run(&f, worker, n, check_one);
+	}
 	if (rc < 0) {
 		store_discard_tmp(c->st, name);
 		goto out;
 	}
 	*tmpname = name;
 	name = NULL;
-	if (nprev)
+	secs = secs_since(&t0);
+	/* The rate of large files for people (bench/, capacity planning). */
+	if (size >= CMP_LOG_RATE_BYTES)
+		log_info("compressed %s: %llu MiB in %.2f s (%.0f MiB/s, read back included, "
+			 "on up to %u threads)",
+			 path, (unsigned long long)(size >> 20), secs,
+			 secs > 0 ? (double)size / 1048576.0 / secs : 0.0, c->nthreads);
+	if (f.nprev)
 		log_info("compacted %s: %llu chunks copied from the previous version, %llu "
 			 "compressed",
 			 path, (unsigned long long)reused, (unsigned long long)encoded);
@@ -480,20 +728,16 @@ static int compress_file(struct mnt_cmp *c, int fd, const struct stat *st, const
 out:
 	store_writer_abort(w);
 	store_object_free(prev);
-	store_chunk_release(&chunk);
-	store_cctx_free(cc);
-	free(prevname);
 	store_object_free(so);
-	store_dctx_free(dc);
-	free(buf);
-	free(back);
+	file_release(&f);
 	free(name);
 	return rc;
 }
 
-/* Compacts the store file @path.  Returns 1 compacted, 0 nothing to do (an object,
- * small, gone, a directory: walked), -EAGAIN to retry later, or -errno. */
-static int compact_file(struct mnt_cmp *c, const char *path, uint64_t *logical, uint64_t *stored)
+/* Compacts the store file @path on the worker @worker.  Returns 1 compacted, 0 nothing to do (an
+ * object, small, gone, a directory: walked), -EAGAIN to retry later, or -errno. */
+static int compact_file(struct mnt_cmp *c, unsigned worker, const char *path, uint64_t *logical,
+			uint64_t *stored)
 {
 	struct timespec now;
 	const char *base = NULL;
@@ -504,8 +748,10 @@ static int compact_file(struct mnt_cmp *c, const char *path, uint64_t *logical, 
 
 	if (atomic_load_explicit(&c->paused, memory_order_relaxed))
 		return -EAGAIN; /* compaction=off: retried later */
-	if (!*path)
+	if (!*path) {
+		sweep_tmp(c);
 		return walk_dir(c, path);
+	}
 	dfd = open_parent(c, path, &base);
 	if (dfd < 0)
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP ? 0 : dfd;
@@ -544,7 +790,7 @@ static int compact_file(struct mnt_cmp *c, const char *path, uint64_t *logical, 
 	mnt_wr_unlock(c->wr);
 	if (rc < 0)
 		goto out;
-	rc = compress_file(c, fd, &st, path, &tmpname);
+	rc = compress_file(c, worker, fd, &st, path, &tmpname);
 	if (rc < 0)
 		goto out;
 	if (geteuid() == 0 && fchownat(store_tmp_fd(c->st), tmpname, st.st_uid, st.st_gid, 0))
@@ -579,15 +825,21 @@ out:
 
 static void *worker(void *arg)
 {
-	struct mnt_cmp *c = arg;
+	struct cmp_worker *me = arg;
+	struct mnt_cmp *c = me->c;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		struct cmp_job **pp, **best = NULL, *j;
 		uint64_t now = now_ms(), logical = 0, stored = 0;
-		char *prevname = NULL;
+		struct stat prev;
 		int rc;
 
+		/* A chunk of another worker's file first: it is on its way to publish. */
+		if (c->batches) {
+			batch_step(c, c->batches, me->id);
+			continue;
+		}
 		for (pp = &c->jobs; *pp; pp = &(*pp)->next)
 			if (!best || (*pp)->due_ms < (*best)->due_ms)
 				best = pp;
@@ -612,8 +864,11 @@ static void *worker(void *arg)
 
 		/* The previous version kept when the job started: dropped when the job is
 		 * done (one kept meanwhile waits for the next job of the path). */
-		prevname = prev_get(c, j->path);
-		rc = compact_file(c, j->path, &logical, &stored);
+		prev_stat(c, j->path, &prev);
+		rc = compact_file(c, me->id, j->path, &logical, &stored);
+		if (*j->path &&
+		    !(rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -ECANCELED))
+			prev_drop(c, j->path, &prev);
 
 		pthread_mutex_lock(&c->lock);
 		c->busy--;
@@ -639,12 +894,6 @@ static void *worker(void *arg)
 			queue_locked(c, j->path, now_ms() + back, j->tries + 1, j->bytes,
 				     j->since_ms);
 		}
-		if (!(rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -ECANCELED)) {
-			pthread_mutex_unlock(&c->lock);
-			if (prevname)
-				prev_drop(c, prevname);
-			pthread_mutex_lock(&c->lock);
-		}
 		if (rc < 0 && rc != -EAGAIN && rc != -ENOSPC && rc != -EBUSY && rc != -ECANCELED) {
 			c->s.failed++;
 			log_warn(
@@ -653,8 +902,6 @@ static void *worker(void *arg)
 				j->path, strerror(-rc));
 		}
 		free(j);
-		free(prevname);
-		prevname = NULL;
 		pthread_cond_broadcast(&c->idle);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -681,13 +928,19 @@ int mnt_cmp_new(struct store *st, struct mnt_wr *wr, unsigned threads, unsigned 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	pthread_cond_init(&c->idle, NULL);
+	pthread_cond_init(&c->batch_done, NULL);
 	c->threads = calloc(threads, sizeof(*c->threads));
-	if (!c->threads) {
+	c->workers = calloc(threads, sizeof(*c->workers));
+	if (!c->threads || !c->workers) {
 		mnt_cmp_free(c);
 		return -ENOMEM;
 	}
-	for (; c->nthreads < threads; c->nthreads++) {
-		rc = pthread_create(&c->threads[c->nthreads], NULL, worker, c);
+	/* Every worker's id is below nthreads before any of them runs. */
+	for (unsigned i = 0; i < threads; i++)
+		c->workers[i] = (struct cmp_worker){.c = c, .id = i};
+	c->nthreads = threads;
+	for (; c->started < threads; c->started++) {
+		rc = pthread_create(&c->threads[c->started], NULL, worker, &c->workers[c->started]);
 		if (rc) {
 			mnt_cmp_free(c);
 			return -rc;
@@ -720,7 +973,7 @@ void mnt_cmp_free(struct mnt_cmp *c)
 	__atomic_store_n(&c->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	for (unsigned i = 0; i < c->nthreads; i++)
+	for (unsigned i = 0; i < c->started; i++)
 		pthread_join(c->threads[i], NULL);
 	while (c->jobs) {
 		struct cmp_job *j = c->jobs;
@@ -728,9 +981,10 @@ void mnt_cmp_free(struct mnt_cmp *c)
 		c->jobs = j->next;
 		free(j);
 	}
-	prev_drop(c, NULL);
 	free(c->threads);
+	free(c->workers);
 	pthread_cond_destroy(&c->cond);
+	pthread_cond_destroy(&c->batch_done);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -100,9 +100,14 @@ void mnt_cmp_set_level(struct mnt_cmp *c, int level);
 void mnt_cmp_set_paused(struct mnt_cmp *c, bool paused);
 void mnt_cmp_throttle(struct mnt_cmp *c);
 /* Before the object @name in @dirfd (the store file of @relpath) is replaced: keeps
- * it (a hard link in tmp/) so that compacting the new version copies the chunks
- * both share.  Does nothing for a plain file or on any error.  NULL @c is fine. */
+ * it as the hard link tmp/prev.<XXH3-64 of @relpath in 16 hex digits>, replacing an
+ * older one, so that compacting the new version copies the chunks both share (a
+ * restarted daemon finds it by that name).  Does nothing for a plain file or on any
+ * error.  Caller holds the gate.  NULL @c is fine. */
 void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const char *relpath);
+/* @relpath is gone (unlinked): its kept previous version goes too.  Caller holds
+ * the gate.  NULL @c is fine. */
+void mnt_cmp_forget_prev(struct mnt_cmp *c, const char *relpath);
 
 /* Queues a walk of the whole store that queues every plain file it finds. */
 void mnt_cmp_scan(struct mnt_cmp *c);
