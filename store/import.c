@@ -9,15 +9,14 @@
  * and compared byte for byte with the source, and only then published.  Directory
  * modes and mtimes are set last, deepest first.  SRC is only ever opened read-only.
  *
- * Threads: one pool per import; the calling thread is worker 0 and also does all
- * reading from SRC and all writing to the store.  The workers only encode chunks
- * (each with its own store_cctx) or decode and compare them (own store_dctx).
+ * Threads: one pool per import (pool.c); the calling thread is worker 0 and also
+ * does all reading from SRC and all writing to the store.  The workers only encode
+ * chunks (each with its own store_cctx) or decode and compare them (own store_dctx).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,147 +34,6 @@
 
 #define MAX_PROBLEMS_LOGGED 200
 #define BATCH_MAX_BYTES	    (64u << 20)
-
-/* --- worker pool --------------------------------------------------------------
- * pool_run() hands out the indices 0..n-1 of one job to the calling thread and the
- * helpers, and returns when all are done.  Lock order: p->lock only.
- */
-typedef int (*pool_fn)(void *arg, unsigned worker, unsigned i);
-
-struct pool {
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* helpers wait here for a new job */
-	pthread_cond_t idle; /* the caller waits here for the job to finish */
-	pthread_t *tids;
-	unsigned nthreads; /* workers, the calling thread included */
-	unsigned started;  /* helper threads running */
-	/* the current job, all protected by lock */
-	bool quit;
-	uint64_t gen;
-	pool_fn fn;
-	void *arg;
-	unsigned n, next, done;
-	int err;
-	unsigned err_idx;
-};
-
-/* Runs the current job's indices until none is left.  Called with p->lock held. */
-static void pool_work(struct pool *p, unsigned id)
-{
-	while (p->next < p->n) {
-		unsigned i = p->next++;
-		int r;
-
-		pthread_mutex_unlock(&p->lock);
-		r = p->fn(p->arg, id, i);
-		pthread_mutex_lock(&p->lock);
-		if (r < 0 && (p->err == 0 || i < p->err_idx)) {
-			p->err = r;
-			p->err_idx = i;
-		}
-		if (++p->done == p->n)
-			pthread_cond_broadcast(&p->idle);
-	}
-}
-
-struct helper_arg {
-	struct pool *p;
-	unsigned id;
-};
-
-static void *pool_helper(void *a)
-{
-	struct helper_arg *ha = a;
-	struct pool *p = ha->p;
-	unsigned id = ha->id;
-	uint64_t seen = 0;
-
-	free(ha);
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!p->quit && p->gen == seen)
-			pthread_cond_wait(&p->work, &p->lock);
-		if (p->quit)
-			break;
-		seen = p->gen;
-		pool_work(p, id);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-static void pool_destroy(struct pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	p->quit = true;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
-	for (unsigned i = 0; i < p->started; i++)
-		pthread_join(p->tids[i], NULL);
-	free(p->tids);
-	pthread_cond_destroy(&p->work);
-	pthread_cond_destroy(&p->idle);
-	pthread_mutex_destroy(&p->lock);
-}
-
-/* Starts @nthreads - 1 helpers.  Returns 0 or -errno (nothing to destroy then). */
-static int pool_init(struct pool *p, unsigned nthreads)
-{
-	memset(p, 0, sizeof(*p));
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->idle, NULL);
-	p->nthreads = nthreads;
-	p->tids = calloc(nthreads, sizeof(*p->tids));
-	if (!p->tids)
-		goto fail;
-	for (unsigned i = 1; i < nthreads; i++) {
-		struct helper_arg *ha = malloc(sizeof(*ha));
-		int r;
-
-		if (!ha)
-			goto fail;
-		ha->p = p;
-		ha->id = i;
-		r = pthread_create(&p->tids[p->started], NULL, pool_helper, ha);
-		if (r) {
-			free(ha);
-			log_error("import: cannot start a compression thread: %s (use --threads "
-				  "with a smaller number)",
-				  strerror(r));
-			pool_destroy(p);
-			return -r;
-		}
-		p->started++;
-	}
-	return 0;
-fail:
-	pool_destroy(p);
-	return -ENOMEM;
-}
-
-/* Runs @fn(arg, worker, i) for i in 0..n-1 on all workers.  Returns 0 or the error
- * of the lowest failing index. */
-static int pool_run(struct pool *p, pool_fn fn, void *arg, unsigned n)
-{
-	int err;
-
-	pthread_mutex_lock(&p->lock);
-	p->fn = fn;
-	p->arg = arg;
-	p->n = n;
-	p->next = 0;
-	p->done = 0;
-	p->err = 0;
-	p->gen++;
-	pthread_cond_broadcast(&p->work);
-	pool_work(p, 0);
-	while (p->done < p->n)
-		pthread_cond_wait(&p->idle, &p->lock);
-	err = p->err;
-	pthread_mutex_unlock(&p->lock);
-	return err;
-}
 
 /* --- pass 1: the list of entries ---------------------------------------------- */
 
@@ -429,7 +287,7 @@ struct imp {
 	const char *src;
 	int srcfd;
 	const struct store_params *par;
-	struct pool pool;
+	struct store_pool *pool;
 	struct store_cctx **cc;
 	struct store_dctx **dc;
 	unsigned nbatch;	 /* chunks per batch */
@@ -611,7 +469,7 @@ static int compress_file(struct imp *im, int fd, uint64_t size, char **tmpname)
 		if (off == 0)
 			store_writer_set_head(w, im->buf, im->blen < 64 ? im->blen : 64);
 		n = (unsigned)((im->blen + im->par->chunk_size - 1) / im->par->chunk_size);
-		r = pool_run(&im->pool, encode_one, im, n);
+		r = store_pool_run(im->pool, encode_one, im, n);
 		if (r < 0)
 			goto fail;
 		for (unsigned i = 0; i < n; i++) {
@@ -651,8 +509,8 @@ static int verify_file(struct imp *im, int fd, uint64_t size, const char *tmpnam
 		r = read_sparse(fd, im->buf, im->blen, off);
 		if (r < 0)
 			goto out;
-		r = pool_run(
-			&im->pool, verify_one, im,
+		r = store_pool_run(
+			im->pool, verify_one, im,
 			(unsigned)((im->blen + im->par->chunk_size - 1) / im->par->chunk_size));
 		if (r < 0)
 			goto out;
@@ -965,7 +823,6 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	struct imp im = {.st = st, .src = src, .srcfd = -1};
 	struct store_import_stats acc = {0};
 	unsigned nthreads = default_threads(opts);
-	bool pool_up = false;
 	struct stat sst;
 	int r, fd;
 	double t0 = store_now(), secs;
@@ -1018,10 +875,14 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	r = imp_alloc(&im, nthreads);
 	if (r < 0)
 		goto out;
-	r = pool_init(&im.pool, nthreads);
-	if (r < 0)
+	r = store_pool_new(nthreads, &im.pool);
+	if (r < 0) {
+		if (r != -ENOMEM)
+			log_error("import: cannot start a compression thread: %s (use --threads "
+				  "with a smaller number)",
+				  strerror(-r));
 		goto out;
-	pool_up = true;
+	}
 
 	store_progress_start(&im.pr, "import", opts && opts->progress);
 	for (size_t i = 0; i < sc.n; i++) {
@@ -1059,8 +920,7 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	if (r == 0 && stats)
 		*stats = acc;
 out:
-	if (pool_up)
-		pool_destroy(&im.pool);
+	store_pool_free(im.pool);
 	imp_release(&im, nthreads);
 	for (size_t i = 0; i < sc.n; i++)
 		free(sc.v[i].rel);

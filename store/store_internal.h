@@ -14,6 +14,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+struct store_pool;
+
 struct store {
 	int root_fd; /* O_DIRECTORY on the store root */
 	int meta_fd; /* STORE/.faissfs */
@@ -203,6 +205,25 @@ int store_chunk_decode(struct store_dctx *dc, unsigned filter, const void *src, 
 /* Writes all @len bytes of @buf to @fd at its offset: 0, or -errno (-EIO for a
  * write that makes no progress and reports no error).  object_write.c. */
 int store_write_all(int fd, const void *buf, size_t len);
+
+/* --- pool.c: worker threads for the chunks of a batch ------------------------ */
+
+/* One index of a job: @worker (0..nthreads-1; 0 is the thread that called
+ * store_pool_run()) does item @i.  Returns 0 or -errno. */
+typedef int (*store_pool_fn)(void *arg, unsigned worker, unsigned i);
+
+/* A pool of @nthreads workers: the caller of store_pool_run() and nthreads - 1
+ * helper threads started here.  Returns 0 and *out (free with store_pool_free()),
+ * -ENOMEM, or the -errno of pthread_create() (nothing to free then). */
+int store_pool_new(unsigned nthreads, struct store_pool **out);
+
+/* Stops and joins the helpers, frees @p (NULL is fine).  No job may be running. */
+void store_pool_free(struct store_pool *p);
+
+/* Runs @fn(@arg, worker, i) for i in 0..n-1 on all workers and returns when all
+ * are done: 0, or the error of the lowest failing index (the others still run).
+ * One caller at a time. */
+int store_pool_run(struct store_pool *p, store_pool_fn fn, void *arg, unsigned n);
 
 /* --- progress.c: the status line of import, export and verify ---------------- */
 
