@@ -30,6 +30,7 @@ struct mnt_obj;
 struct mnt_ra;
 struct mnt_wr;
 struct mnt_cmp;
+struct mnt_pre;
 
 /* --- options (mount.c) ---------------------------------------------------------- */
 
@@ -67,6 +68,7 @@ struct mnt_opts {
 	int rw;			      /* -o rw (the default) or -o ro: writable mount (write.h) */
 	int compact;		      /* -o compact=on|off: background compaction (rw only) */
 	unsigned long long stage_max; /* -o stage_max=SIZE: staged bytes before writers wait */
+	unsigned preload;	      /* -o preload=N: warm the N most used indices; 0: off */
 };
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").
@@ -96,6 +98,7 @@ struct mnt_fs {
 	bool rw;		/* immutable: -o rw, mutating requests served (write.h) */
 	struct mnt_wr *wr;	/* immutable after mount (rw only); thread-safe itself */
 	struct mnt_cmp *cmp;	/* immutable after mount; NULL: no compaction */
+	struct mnt_pre *pre;	/* immutable after mount; access counts, -o preload (preload.h) */
 };
 
 /* Low-level operations table (ops.c). */

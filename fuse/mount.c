@@ -16,6 +16,7 @@
 #include "mount.h"
 #include "control.h"
 #include "write.h"
+#include "preload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +85,10 @@ void mnt_usage(void)
 	       "  -o stage_max=SIZE  writable mounts: when more than SIZE of closed files wait\n"
 	       "                     to be compacted, writes slow down, then wait (default 1G;\n"
 	       "                     0: no limit)\n"
+	       "  -o preload=N       after mounting, warm the cache with the N most opened\n"
+	       "                     indices (counts kept in STORE/.faissfs/access by writable\n"
+	       "                     mounts), in the background, up to half the cache; 0: off\n"
+	       "                     (default)\n"
 	       "  -o metrics=ADDR:PORT  also serve the Prometheus metrics at\n"
 	       "                     http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; loopback\n"
 	       "                     addresses only)\n"
@@ -164,6 +169,7 @@ struct mnt_raw {
 	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
 	char *compact;
 	char *stage_max;
+	char *preload;
 	int rw;
 	int allow_other;
 	int foreground;
@@ -199,6 +205,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("ro", rw, 0),
 	RAW("compact=%s", compact, 0),
 	RAW("stage_max=%s", stage_max, 0),
+	RAW("preload=%s", preload, 0),
 	RAW("-f", foreground, 1),
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
@@ -258,6 +265,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->subtype);
 	free(r->kernel_opts);
 	free(r->compact);
+	free(r->preload);
 	free(r->stage_max);
 	free(r->store);
 	free(r->mountpoint);
@@ -403,6 +411,11 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			goto out;
 		}
 		o->kernel_ra_kb = (unsigned)(ra / 1024);
+	}
+	if (r.preload) {
+		if (parse_uint_opt("preload", r.preload, 0, MNT_PRELOAD_MAX, &v) < 0)
+			goto out;
+		o->preload = (unsigned)v;
 	}
 	if (r.ready_fd) {
 		if (parse_uint_opt("ready_fd", r.ready_fd, 0, INT_MAX, &v) < 0)
@@ -721,6 +734,8 @@ static int run(const struct mnt_opts *o)
 	if (rc == 0 && fs.rw)
 		rc = mnt_wr_new(&fs.wr);
 	if (rc == 0)
+		rc = mnt_pre_new(&fs, o->preload, &fs.pre);
+	if (rc == 0)
 		rc = session_args(o, fs.rw, store_abs ? store_abs : o->store, &args);
 	if (rc < 0) {
 		fprintf(stderr, "faissfs mount: cannot set up: %s\n", strerror(-rc));
@@ -793,6 +808,11 @@ static int run(const struct mnt_opts *o)
 		 o->threads, o->readahead, workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
+	/* After READY; it preloads only once INIT is answered (mnt_pre_ready()). */
+	rc = mnt_pre_start(fs.pre);
+	if (rc < 0)
+		log_warn("cannot start the preload thread: %s; serving without preloading",
+			 strerror(-rc));
 	if (http_fd >= 0) {
 		/* After the fork: the server's thread would not survive it. */
 		if (mnt_http_start(fs.ctl, http_fd, &http) == 0)
@@ -833,6 +853,8 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
+	/* Saves the access counts; before fs.ra, the cache and the store go. */
+	mnt_pre_free(fs.pre);
 	mnt_ra_free(fs.ra); /* joins the workers: before the objects and the cache go */
 	if (key)
 		mnt_read_release(&fs);

@@ -14,6 +14,7 @@
  */
 #include "control.h"
 #include "write.h"
+#include "preload.h"
 #include "node.h"
 
 #include <dirent.h>
@@ -466,6 +467,21 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 			      "Chunks decompressed ahead of readers.", ra.done);
 		write_counter(b, "faissfs_readahead_failed_chunks_total",
 			      "Read-ahead chunk fills that failed (not cached).", ra.failed);
+	}
+	if (c->fs->pre) {
+		struct mnt_pre_stats ps;
+
+		mnt_pre_get_stats(c->fs->pre, &ps);
+		write_counter(b, "faissfs_preload_indices_total",
+			      "Most used indices warmed into the cache after mount (-o preload).",
+			      ps.indices);
+		write_counter(b, "faissfs_preload_bytes_total",
+			      "Decompressed bytes put in the cache by -o preload.", ps.bytes);
+		write_gauge(b, "faissfs_preload_running", "1 while -o preload warms the cache.",
+			    ps.running);
+		write_gauge(b, "faissfs_access_tracked_indices",
+			    "Index files with an access count (STORE/.faissfs/access).",
+			    ps.tracked);
 	}
 	if (c->fs->cmp) {
 		struct mnt_cmp_stats cm;

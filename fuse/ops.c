@@ -11,6 +11,7 @@
 #include "node.h"
 #include "control.h"
 #include "write.h"
+#include "preload.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -94,6 +95,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		fs->ready_fd = -1;
 	}
 	log_info("mounted %s", store_path(fs->st));
+	mnt_pre_ready(fs->pre); /* preloading starts only now */
 }
 
 static void reply_entry(fuse_req_t req, struct mnt_node *node, const struct stat *attr)
@@ -210,6 +212,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->obj = ob; /* NULL for a plain file */
 	if (ob)
 		mnt_ctl_open_begin(req_fs(req)->ctl, &fh->track, n, store_object_info(ob->so));
+	if (ob && store_object_info(ob->so)->faiss.valid)
+		mnt_pre_note(req_fs(req)->pre, n); /* one more access to this index */
 	fh->fd = -1;
 	if (ob) {
 		close(fd);
