@@ -4,16 +4,21 @@
  * the store, written with pwrite() as the requests come.  Plain files are served
  * as they are (ops.c), so every open sees what was written; fsync() of the file
  * is fsync() of the plain file.  Opening an object for writing first unpacks it:
- * its bytes are copied to a plain file in .faissfs/tmp, fsynced and renamed over
- * the object (an O_TRUNC open skips the copy), so a crash leaves the old bytes or
- * the new ones, never a mix; readers that had the object open keep it (they hold
- * its fd).  compact.c compresses plain files once they are idle.
+ * its bytes are copied to a plain file .faissfs/tmp/unpack.<pid>.<n> and fsynced
+ * (an O_TRUNC open skips the copy), then, under the gate, renamed over the object
+ * if the name still holds that very object (same inode, size, mtime, ctime; else
+ * the copy is dropped and the open looks again, up to UNPACK_TRIES times: EAGAIN).
+ * So a crash leaves the old bytes or the new ones, never a mix; two opens racing
+ * end on one plain file; readers that had the object open keep it (they hold its
+ * fd).  compact.c compresses plain files once they are idle, and removes the
+ * unpack files a crash left at the next mount.
  *
  * The gate (struct mnt_wr) is one mutex.  It is held while a store file is opened
  * for writing (and counted in the writer set), while a name is unlinked or renamed,
  * and while the compactor checks that a file is unchanged and renames its object
- * over it.  So the compactor never replaces a file that is open for writing, or
- * that was written, renamed or removed after its check.
+ * over it; never while an object is copied.  So the compactor never replaces a
+ * file that is open for writing, or that was written, renamed or removed after its
+ * check.
  *
  * Not supported (documented in faissfs(1)): hard links and symlinks (EPERM),
  * special files (EPERM), setting or removing extended attributes (ENOTSUP),
@@ -34,7 +39,8 @@
 
 #include "store/store.h"
 
-#define UNPACK_BUF (1u << 20)
+#define UNPACK_BUF   (1u << 20)
+#define UNPACK_TRIES 8 /* an object that keeps changing while unpacked: EAGAIN */
 
 struct wr_open {
 	dev_t dev;
@@ -217,22 +223,24 @@ static int at_rename_from_tmp(int dirfd, const char *name, void *arg)
 	return renameat(t->tmpfd, t->tmpname, dirfd, name) < 0 ? -errno : 0;
 }
 
-/* Copies the object open as @fd (stat @st) of @n into a plain file in tmp/
- * (empty when @trunc), fsyncs it and renames it over @n's store file.  Returns
- * the new file's fd, open O_RDWR, or -errno with the object left in place.
- * Caller holds the gate. */
-static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct stat *st, bool trunc)
+static int at_stat(int dirfd, const char *name, void *arg)
 {
-	static atomic_ulong seq;
+	return fstatat(dirfd, name, arg, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* Copies the object open as @fd (stat @st) of @n into the new plain file
+ * tmp/@tmpname (empty when @trunc) with its mode, owner and times, and fsyncs it.
+ * Returns its fd, open O_RDWR, or -errno with nothing left in tmp/.  Needs no
+ * gate: nothing outside tmp/ changes. */
+static int unpack_copy(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct stat *st,
+		       bool trunc, const char *tmpname)
+{
 	struct store_object *so = NULL;
 	struct store_dctx *dc = NULL;
-	char tmpname[64], path[4096], *buf = NULL;
-	int tmpfd = store_tmp_fd(fs->st), tfd = -1, rc = 0;
-	struct tmp_ref ref;
+	int tmpfd = store_tmp_fd(fs->st), tfd, rc = 0;
+	char *buf = NULL;
 	uint64_t off = 0;
 
-	snprintf(tmpname, sizeof(tmpname), "unpack.%d.%lu", (int)getpid(),
-		 atomic_fetch_add(&seq, 1));
 	tfd = openat(tmpfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (tfd < 0)
 		return -errno;
@@ -279,40 +287,82 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 
 		futimens(tfd, ts); /* only cosmetic: the bytes did not change */
 	}
-	ref.tmpfd = tmpfd;
-	ref.tmpname = tmpname;
-	ref.cmp = mnt_node_relpath(n, path, sizeof(path)) == 0 ? fs->cmp : NULL;
-	ref.relpath = path;
-	rc = mnt_node_at(n, at_rename_from_tmp, &ref);
-	if (rc < 0)
-		goto fail;
+	goto out;
+fail:
+	unlinkat(tmpfd, tmpname, 0);
+	close(tfd);
+	tfd = rc;
+out:
 	store_object_free(so);
 	store_dctx_free(dc);
 	free(buf);
 	return tfd;
+}
+
+/* Replaces @n's store file, the object @st, by a plain copy of it (empty when
+ * @trunc): copies it to tmp/ without the gate, then takes the gate and renames
+ * the copy over the object if the name still holds that very object (same inode,
+ * size, mtime, ctime).  Returns the new file's fd, open O_RDWR, with the gate
+ * held; -EAGAIN (gate not held) if the name changed meanwhile: the caller looks
+ * again; or -errno (gate not held) with the object left in place. */
+static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct stat *st, bool trunc)
+{
+	static atomic_ulong seq;
+	char tmpname[64], path[4096];
+	int tfd, rc;
+	struct mnt_ident was, now;
+	struct stat cur;
+	struct tmp_ref ref;
+
+	snprintf(tmpname, sizeof(tmpname), "unpack.%d.%lu", (int)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	tfd = unpack_copy(fs, n, fd, st, trunc, tmpname);
+	if (tfd < 0) {
+		rc = tfd;
+		goto fail;
+	}
+	mnt_wr_lock(fs->wr);
+	rc = mnt_node_at(n, at_stat, &cur);
+	if (rc == 0) {
+		mnt_ident_of(st, &was);
+		mnt_ident_of(&cur, &now);
+		if (!mnt_ident_eq(&was, &now))
+			rc = -EAGAIN; /* written, replaced or removed since we looked */
+	}
+	if (rc == 0) {
+		ref.tmpfd = store_tmp_fd(fs->st);
+		ref.tmpname = tmpname;
+		ref.cmp = mnt_node_relpath(n, path, sizeof(path)) == 0 ? fs->cmp : NULL;
+		ref.relpath = path;
+		rc = mnt_node_at(n, at_rename_from_tmp, &ref);
+	}
+	if (rc == 0)
+		return tfd;
+	mnt_wr_unlock(fs->wr);
+	unlinkat(store_tmp_fd(fs->st), tmpname, 0);
+	close(tfd);
+	if (rc == -EAGAIN || rc == -ENOENT || rc == -ESTALE)
+		return -EAGAIN;
 fail:
 	log_warn("cannot open %s for writing: unpacking its object failed: %s (the object is "
 		 "unchanged; %s)",
 		 n->name, strerror(-rc),
 		 rc == -ENOSPC ? "free some space in the store" : "check the store");
-	unlinkat(tmpfd, tmpname, 0);
-	close(tfd);
-	store_object_free(so);
-	store_dctx_free(dc);
-	free(buf);
 	return rc;
 }
 
 /* Opens @n's store file for writing (unpacking an object first), truncated if
  * @trunc, and counts it in the writer set.  Returns the fd (its stat in @st) or
- * -errno. */
+ * -errno (-EAGAIN if the file kept changing while it was unpacked). */
 static int open_rw(struct mnt_fs *fs, struct mnt_node *n, bool trunc, struct stat *st)
 {
+	unsigned tries = 0;
 	uint64_t lsize;
 	int fd, nfd, rc;
 
 	if (n->is_dir)
 		return -EISDIR;
+again:
 	mnt_wr_lock(fs->wr);
 	fd = mnt_node_at(n, at_open_rw, NULL);
 	if (fd < 0) {
@@ -331,13 +381,15 @@ static int open_rw(struct mnt_fs *fs, struct mnt_node *n, bool trunc, struct sta
 	if (rc < 0)
 		goto fail;
 	if (rc == 1) {
+		/* Not under the gate: copying a large object takes a while. */
+		mnt_wr_unlock(fs->wr);
 		nfd = unpack(fs, n, fd, st, trunc);
-		if (nfd < 0) {
-			rc = nfd;
-			goto fail;
-		}
 		close(fd);
-		fd = nfd;
+		if (nfd == -EAGAIN && ++tries < UNPACK_TRIES)
+			goto again;
+		if (nfd < 0)
+			return nfd;
+		fd = nfd; /* the gate is held again */
 	} else if (trunc && ftruncate(fd, 0) < 0) {
 		rc = -errno;
 		goto fail;
@@ -537,6 +589,7 @@ void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct mnt_fs *fs = fs_of(req);
 	struct mnt_node *p = node_of(req, parent);
+	char path[4096];
 	int rc;
 
 	if (!p)
@@ -544,10 +597,13 @@ void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 	rc = name_check_rw(p, name);
 	if (rc == 0) {
 		mnt_wr_lock(fs->wr);
-		if (unlinkat(p->dirfd, name, dir ? AT_REMOVEDIR : 0) < 0)
+		if (unlinkat(p->dirfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
 			rc = -errno;
-		else
+		} else {
 			mnt_node_unlinked(fs->tab, p, name);
+			if (!dir && child_relpath(p, name, path, sizeof(path)) == 0)
+				mnt_cmp_forget_prev(fs->cmp, path);
+		}
 		mnt_wr_unlock(fs->wr);
 	}
 	if (rc < 0)
