@@ -5,12 +5,11 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 int store_object_chunk_copy(const struct store_object *o, uint64_t idx, struct store_chunk *out)
 {
 	struct fmt_chunk_rec r;
-	size_t done = 0;
+	ssize_t n;
 	int ret;
 
 	if (idx >= o->info.nchunks)
@@ -21,18 +20,11 @@ int store_object_chunk_copy(const struct store_object *o, uint64_t idx, struct s
 	ret = store_buf_reserve(&out->data, &out->cap, r.stored_len);
 	if (ret)
 		return ret;
-	while (done < r.stored_len) {
-		ssize_t n = pread(o->fd, out->data + done, r.stored_len - done,
-				  (off_t)(r.offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* the object shrank under us */
-		done += (size_t)n;
-	}
+	n = store_pread_full(o->fd, out->data, r.stored_len, r.offset);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < r.stored_len)
+		return -EIO; /* the object shrank under us */
 	out->stored_len = r.stored_len;
 	out->logical_len = (uint32_t)store_object_chunk_len(o, idx);
 	out->kind = r.kind;

@@ -298,11 +298,9 @@ static int export_file(struct xctx *x, const struct xentry *e)
 		if (o)
 			n = store_object_pread(o, x->dc, x->buf, want, off);
 		else
-			n = pread(in, x->buf, want, (off_t)off);
-		if (n < 0 && errno == EINTR && !o)
-			continue;
+			n = store_pread_full(in, x->buf, want, off);
 		if (n < 0) {
-			r = o ? (int)n : -errno;
+			r = (int)n;
 			goto fail;
 		}
 		if (n == 0) {

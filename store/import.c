@@ -337,20 +337,11 @@ static int verify_one(void *arg, unsigned worker, unsigned i)
  * file got shorter (it changed), or -errno. */
 static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
+	ssize_t n = store_pread_full(fd, buf, len, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EAGAIN;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	if (n < 0)
+		return (int)n;
+	return (size_t)n < len ? -EAGAIN : 0;
 }
 
 /* read_full() for a source that may be sparse: the holes the file system reports

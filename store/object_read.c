@@ -128,29 +128,6 @@ bad:
 	return -EUCLEAN;
 }
 
-/* pread() of exactly @len bytes.  Returns 0, 1 if the file ends first (the
- * caller reports the truncation), or -errno. */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return 1;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
 {
 	uint8_t buf[FMT_OBJ_HEADER_SIZE];
@@ -159,11 +136,9 @@ int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
 	ssize_t n;
 	int ret;
 
-	do {
-		n = pread(fd, buf, sizeof(buf), 0);
-	} while (n < 0 && errno == EINTR);
+	n = store_pread_full(fd, buf, sizeof(buf), 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (!store_header_is_object(buf, (size_t)n))
 		return 0;
 	if (fstat(fd, &stb))
@@ -197,22 +172,23 @@ static int trailer_load(struct store_object *o, int fd, const struct fmt_object_
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t start = h->trailer_offset - h->trailer_offset % page;
 	void *map;
+	ssize_t n;
 	int ret;
 
 	if (h->trailer_size < STORE_TABLE_MAP_MIN) {
 		o->trailer = malloc(h->trailer_size);
 		if (!o->trailer)
 			return -ENOMEM;
-		ret = pread_full(fd, o->trailer, h->trailer_size, h->trailer_offset);
-		if (ret > 0) {
+		n = store_pread_full(fd, o->trailer, h->trailer_size, h->trailer_offset);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n < h->trailer_size) {
 			log_error("object %s: trailer (offset %" PRIu64
 				  ", %u bytes) is truncated - "
 				  "the stored data is corrupt; " CORRUPT_HINT,
 				  o->logname, h->trailer_offset, h->trailer_size);
-			ret = -EUCLEAN;
+			return -EUCLEAN;
 		}
-		if (ret)
-			return ret;
 		*buf = o->trailer;
 		return 0;
 	}
@@ -266,11 +242,9 @@ static int object_open(int fd, const char *logname, struct store_object **out)
 		ret = -EMEDIUMTYPE; /* neither an object nor a plain file */
 		goto fail;
 	}
-	do {
-		n = pread(fd, hbuf, sizeof(hbuf), 0);
-	} while (n < 0 && errno == EINTR);
+	n = store_pread_full(fd, hbuf, sizeof(hbuf), 0);
 	if (n < 0) {
-		ret = -errno;
+		ret = (int)n;
 		goto fail;
 	}
 	if (!store_header_is_object(hbuf, (size_t)n)) {
@@ -389,6 +363,7 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 	const struct fmt_chunk_rec *r = &rec;
 	size_t len;
 	const char *bad;
+	ssize_t n;
 	int ret;
 
 	if (idx >= o->info.nchunks)
@@ -404,14 +379,14 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 	ret = store_buf_reserve(&dc->rbuf, &dc->rcap, r->stored_len);
 	if (ret)
 		return ret;
-	ret = pread_full(o->fd, dc->rbuf, r->stored_len, r->offset);
-	if (ret < 0) {
+	n = store_pread_full(o->fd, dc->rbuf, r->stored_len, r->offset);
+	if (n < 0) {
 		log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): "
 			  "read error: %s",
-			  o->logname, idx, r->offset, r->stored_len, strerror(-ret));
-		return ret;
+			  o->logname, idx, r->offset, r->stored_len, strerror((int)-n));
+		return (int)n;
 	}
-	if (ret > 0) {
+	if ((size_t)n < r->stored_len) {
 		bad = "the file is truncated";
 		goto bad;
 	}

@@ -68,6 +68,12 @@ const struct store_params *store_default_params(const struct store *st);
 /* True for names the store reserves at its root (".faissfs"). */
 bool store_name_reserved(const char *name);
 
+/* Reads @len bytes at @off of @fd, going on after short reads and EINTR.
+ * Returns the bytes read: @len, or fewer only if the file ends first (the caller
+ * decides what a short file means: changed, truncated, corrupt); or -errno of
+ * pread(2) (@buf then holds what was read before). */
+ssize_t store_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
 /* --- FAISS header ------------------------------------------------------------- */
 
 struct store_faiss_info {

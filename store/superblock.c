@@ -336,11 +336,9 @@ int store_open(const char *path, int flags, struct store **out)
 		}
 		goto fail;
 	}
-	do {
-		n = pread(fd, sb, sizeof(sb), 0);
-	} while (n < 0 && errno == EINTR);
+	n = store_pread_full(fd, sb, sizeof(sb), 0);
 	if (n < 0) {
-		ret = -errno;
+		ret = (int)n;
 		log_error("%s: cannot read %s/%s: %s", path, FMT_META_DIR, FMT_SUPERBLOCK_NAME,
 			  strerror(-ret));
 		goto fail;
@@ -428,7 +426,7 @@ static pid_t lock_holder(const struct store *st, const struct stat *lst)
 	FILE *f;
 
 	if (fd >= 0) {
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		n = store_pread_full(fd, buf, sizeof(buf) - 1, 0);
 		close(fd);
 		if (n > 0) {
 			buf[n] = '\0';
