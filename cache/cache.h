@@ -87,16 +87,22 @@ void cache_get_stats(struct cache *c, struct cache_stats *out);
 #define CACHE_AUTO_PSI_HIGH 10.0	       /* PSI "some avg10" (%) at or above it: shrink */
 #define CACHE_AUTO_PSI_LOW  1.0		       /* below it (and MemAvailable > 10 %): grow back */
 
-/* One sample of the machine's memory. */
+/* One sample of the memory this process may use. */
 struct cache_pressure {
-	uint64_t avail, total; /* MemAvailable, MemTotal, bytes */
+	uint64_t avail, total; /* MemAvailable, MemTotal, bytes (lower in a cgroup) */
 	double some_avg10;     /* PSI memory "some avg10", percent; valid if have_psi */
 	bool have_psi;
+	uint64_t cg_limit; /* the tightest memory cgroup limit applied, bytes; 0: none */
 };
 
-/* Samples /proc/meminfo and /proc/pressure/memory.  Returns 0 or -errno
+/* Samples /proc/meminfo and /proc/pressure/memory, then the memory cgroups of this
+ * process (autosize.c): under a limit, total and avail are those of the cgroup when
+ * lower, and a v2 cgroup's memory.pressure counts when higher.  Returns 0 or -errno
  * (no /proc/meminfo); a kernel without PSI gives have_psi false, not an error. */
 int cache_auto_sample(struct cache_pressure *p);
+
+/* The same with every path under @root (tests; "" is the real filesystem). */
+int cache_auto_sample_at(const char *root, struct cache_pressure *p);
 
 /* The mount-time budget: a quarter of MemAvailable, in [CACHE_AUTO_MIN, CACHE_AUTO_MAX]. */
 size_t cache_auto_budget(const struct cache_pressure *p);
