@@ -365,7 +365,7 @@ static int set_value(fuse_req_t req, int f, const char *val, size_t n)
 	}
 	if ((f == CF_COMPRESSION_LEVEL || f == CF_COMPACTION) && !c->fs->cmp)
 		log_info("control: %s set to %s by uid %u (stored; it takes effect on a mount "
-			 "with -o rw and compaction)",
+			 "that is writable, with compaction on)",
 			 ctl_files[f].name, v, uid);
 	else
 		log_info("control: %s set to %s by uid %u", ctl_files[f].name, v, uid);
