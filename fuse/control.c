@@ -320,6 +320,7 @@ void mnt_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void mnt_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct ctl_fh *fh = (struct ctl_fh *)(uintptr_t)fi->fh;
+	char *copy;
 
 	(void)ino;
 	if (off < 0 || (size_t)off >= fh->len) {
@@ -328,7 +329,18 @@ void mnt_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct
 	}
 	if (size > fh->len - (size_t)off)
 		size = fh->len - (size_t)off;
-	fuse_reply_buf(req, fh->text + off, size);
+	/* Reply from a copy: once the kernel has the bytes, the reader may close the file
+	 * and the release, on another thread, frees fh->text while this thread is still
+	 * inside writev() (ASan's interceptor reads the iovec after the call returns and
+	 * reported a use after free in test_preload, which polls the metrics). */
+	copy = malloc(size);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, fh->text + off, size);
+	fuse_reply_buf(req, copy, size);
+	free(copy);
 }
 
 /* Sets setting file @f to @val (@n bytes, trailing whitespace ignored) for
