@@ -477,6 +477,9 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 			      ps.indices);
 		write_counter(b, "faissfs_preload_bytes_total",
 			      "Decompressed bytes put in the cache by -o preload.", ps.bytes);
+		write_counter(b, "faissfs_preload_pauses_total",
+			      "Times -o preload waited for reads to stop before going on.",
+			      ps.pauses);
 		write_gauge(b, "faissfs_preload_running", "1 while -o preload warms the cache.",
 			    ps.running);
 		write_gauge(b, "faissfs_access_tracked_indices",

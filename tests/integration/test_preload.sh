@@ -129,3 +129,54 @@ unmount "$mnt" "$FG_PID"
 [ "$(cat "$acc")" = "$(printf 'faissfs-access 1\n2\tacme/d/index.faiss\nend')" ] ||
 	fail "access file after the save: $(cat "$acc")"
 ok "ignored, then replaced by the new counts"
+
+say "preloading waits while files are read"
+# A 192 MiB index to preload (1 MiB chunks) and a 32 MiB file that a reader reads over
+# and over from the moment the mount is up.  While it reads, preloading may only take
+# a chunk after each 20 ms without a read, so it cannot finish 192 chunks in the second
+# the reader runs; once the reader stops, it finishes.
+big=$T/big
+mkdir -p "$big/src"
+"$PYTHON" - "$big/src" <<'PY' || fail "cannot make the big index"
+import sys
+import faiss
+import numpy as np
+rng = np.random.default_rng(4)
+ix = faiss.IndexFlatL2(64)
+for _ in range(12):  # 12 x 65536 x 64 floats = 192 MiB, small integers: compressible
+    ix.add(rng.integers(0, 8, (65536, 64)).astype(np.float32))
+faiss.write_index(ix, sys.argv[1] + "/big.faiss")
+with open(sys.argv[1] + "/r.bin", "wb") as f:
+    f.write(rng.integers(0, 4, 32 << 20, dtype=np.uint8).tobytes())
+PY
+"$FAISSFS" import "$big/src" "$big/store" --no-progress >/dev/null || fail "import failed"
+printf 'faissfs-access 1\n9\tbig.faiss\nend\n' >"$big/store/.faissfs/access"
+bigsize=$(stat -c %s "$big/src/big.faiss")
+"$PYTHON" - "$mnt/r.bin" <<'PY' >"$T/reader.out" 2>&1 &
+import os, sys, time
+path = sys.argv[1]
+while not os.path.exists(path):  # from the moment the mount is up
+    time.sleep(0.001)
+end, n = time.monotonic() + 1.0, 0
+fd = os.open(path, os.O_RDONLY)
+while time.monotonic() < end:
+    if not os.read(fd, 1 << 20):  # at EOF: drop the pages, read it again
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.lseek(fd, 0, os.SEEK_SET)
+    n += 1
+print("reader: %d reads of 1 MiB" % n)
+PY
+reader=$!
+mount_fg "$big/store" "$mnt" "$T/yield.log" -o ro,preload=1,cache_size=1G,readahead=0
+wait "$reader" || fail "the reader failed: $(cat "$T/reader.out")"
+during=$(metric faissfs_preload_bytes_total)
+pauses=$(metric faissfs_preload_pauses_total)
+wait_preloaded "$T/yield.log"
+after=$(metric faissfs_preload_bytes_total)
+sed 's/^/   /' "$T/reader.out"
+[ "$pauses" -gt 0 ] || fail "preloading never paused for the reader"
+[ "$during" -lt "$bigsize" ] ||
+	fail "preloading finished while the reader ran ($during of $bigsize bytes)"
+[ "$after" = "$bigsize" ] || fail "preloaded $after of $bigsize bytes after the reader"
+ok "while the reader ran: $((during >> 20)) of $((bigsize >> 20)) MiB preloaded, $pauses pauses; all of it after"
+unmount "$mnt" "$FG_PID"
