@@ -1,12 +1,12 @@
 /* export.c - write every file of a store back out as ordinary files (store_export()).
  *
- * DST must be new or an empty directory.  The store is walked from its root (the
- * reserved ".faissfs" skipped) into a sorted list first, so progress knows the
- * totals; then directories are created, objects are decompressed piece by piece
- * and plain files copied, all-zero chunks are left as holes, and each file gets
- * its mode and mtime; directories get theirs last, deepest first.  A corrupt chunk
- * stops the export: what was written stays, and the file that failed is named.
- * One thread; the store is only read.
+ * DST must be new or an empty directory.  The store is walked from its root
+ * (store_walk(): ".faissfs" skipped, names sorted) into a list first, so progress
+ * knows the totals; then directories are created, objects are decompressed piece
+ * by piece and plain files copied, all-zero chunks are left as holes, and each
+ * file gets its mode and mtime; directories get theirs last, deepest first.  A
+ * corrupt chunk stops the export: what was written stays, and the file that
+ * failed is named.  One thread; the store is only read.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -74,148 +74,59 @@ static int xscan_add(struct xscan *sc, const char *rel, const struct stat *sb, b
 	return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
+/* What failed, for the ERR_* entries of the walk. */
+static const char *walk_verb(enum store_walk_type t)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return t == STORE_WALK_ERR_LIST ? "list" : t == STORE_WALK_ERR_OPEN ? "open" : "examine";
 }
 
-/* Sorted names of the open directory @d, without "." and "..". */
-static int list_names(DIR *d, char ***out, size_t *count)
+/* store_walk() callback: adds each directory and file of the store to the list
+ * @arg (a struct xscan), in pre-order.  Anything else, or an entry that cannot be
+ * read, stops the export (logged). */
+static int xscan_one(void *arg, const struct store_walk_entry *e)
 {
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **v = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*v));
-
-			if (!v)
-				goto nomem;
-			names = v;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n])
-			goto nomem;
-		n++;
-	}
-	if (errno) {
-		int err = -errno;
-
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		return err;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	*out = names;
-	*count = n;
-	return 0;
-nomem:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return -ENOMEM;
-}
-
-/* Adds the entries below the store directory @dfd (path @rel) to @sc, in pre-order.
- * Takes ownership of @dfd. */
-static int xscan_dir(struct xscan *sc, int dfd, const char *rel)
-{
+	struct xscan *sc = arg;
 	const char *sp = store_path(sc->st);
-	DIR *d = fdopendir(dfd);
-	char **names = NULL, *child = NULL;
-	size_t n = 0;
-	int r;
+	uint64_t size = 0;
+	int fd, r;
 
-	if (!d) {
-		r = -errno;
-		close(dfd);
-		return r;
-	}
-	r = list_names(d, &names, &n);
-	if (r < 0) {
-		log_error("export: cannot list %s/%s: %s; check the store's permissions", sp, rel,
-			  strerror(-r));
-		goto out;
-	}
-	for (size_t i = 0; i < n && r == 0; i++) {
-		struct stat sb;
-		uint64_t size = 0;
-		int fd;
-
-		if (!*rel && store_name_reserved(names[i]))
-			continue;
-		free(child);
-		child = NULL;
-		if (asprintf(&child, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
-			r = -ENOMEM;
-			break;
+	switch (e->type) {
+	case STORE_WALK_DIR:
+		if (e->st->st_dev == sc->dst_dev && e->st->st_ino == sc->dst_ino) {
+			log_error("export: DST %s/%s is inside the store; choose a DST outside %s",
+				  sp, e->rel, sp);
+			return -EINVAL;
 		}
-		if (fstatat(dirfd(d), names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		return xscan_add(sc, e->rel, e->st, false, 0);
+	case STORE_WALK_FILE:
+		fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
 			r = -errno;
-			log_error("export: cannot examine %s/%s: %s; check the store's permissions",
-				  sp, child, strerror(-r));
-			break;
+			log_error("export: cannot open %s/%s: %s; check the store's permissions",
+				  sp, e->rel, strerror(-r));
+			return r;
 		}
-		if (S_ISDIR(sb.st_mode)) {
-			if (sb.st_dev == sc->dst_dev && sb.st_ino == sc->dst_ino) {
-				log_error("export: DST %s/%s is inside the store; choose a DST "
-					  "outside %s",
-					  sp, child, sp);
-				r = -EINVAL;
-				break;
-			}
-			fd = openat(dirfd(d), names[i],
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				r = -errno;
-				log_error("export: cannot open %s/%s: %s; check the store's "
-					  "permissions",
-					  sp, child, strerror(-r));
-				break;
-			}
-			r = xscan_add(sc, child, &sb, false, 0);
-			if (r == 0)
-				r = xscan_dir(sc, fd, child);
-			else
-				close(fd);
-		} else if (S_ISREG(sb.st_mode)) {
-			fd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				r = -errno;
-				log_error("export: cannot open %s/%s: %s; check the store's "
-					  "permissions",
-					  sp, child, strerror(-r));
-				break;
-			}
-			r = store_object_probe(fd, child, &size);
-			close(fd);
-			if (r < 0) {
-				log_error("export: cannot read %s/%s: %s; repair it (import the "
-					  "file again) or move it out of the store",
-					  sp, child, strerror(-r));
-				break;
-			}
-			r = xscan_add(sc, child, &sb, r == 1, r == 1 ? size : (uint64_t)sb.st_size);
-		} else {
+		r = store_object_probe(fd, e->rel, &size);
+		close(fd);
+		if (r < 0) {
 			log_error(
-				"export: %s/%s is neither a regular file nor a directory; a store "
-				"holds only those: move it out of the store, then export again",
-				sp, child);
-			r = -EINVAL;
+				"export: cannot read %s/%s: %s; repair it (import the file again) "
+				"or move it out of the store",
+				sp, e->rel, strerror(-r));
+			return r;
 		}
+		return xscan_add(sc, e->rel, e->st, r == 1,
+				 r == 1 ? size : (uint64_t)e->st->st_size);
+	case STORE_WALK_OTHER:
+		log_error("export: %s/%s is neither a regular file nor a directory; a store holds "
+			  "only those: move it out of the store, then export again",
+			  sp, e->rel);
+		return -EINVAL;
+	default:
+		log_error("export: cannot %s %s/%s: %s; check the store's permissions",
+			  walk_verb(e->type), sp, e->rel, strerror(-e->err));
+		return e->err;
 	}
-out:
-	free(child);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
-	return r;
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -402,7 +313,7 @@ int store_export(struct store *st, const char *dst, bool progress)
 	uint32_t cs = store_default_params(st)->chunk_size;
 	double t0 = store_now(), secs;
 	struct stat sb;
-	int r, fd;
+	int r;
 
 	x.dstfd = open_dst(dst);
 	if (x.dstfd < 0)
@@ -413,12 +324,7 @@ int store_export(struct store *st, const char *dst, bool progress)
 	}
 	sc.dst_dev = sb.st_dev;
 	sc.dst_ino = sb.st_ino;
-	fd = openat(store_root_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = xscan_dir(&sc, fd, "");
+	r = store_walk(st, "", xscan_one, &sc);
 	if (r < 0)
 		goto out;
 

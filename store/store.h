@@ -24,6 +24,7 @@ struct store_object;
 struct store_dctx;
 struct store_cctx;
 struct store_writer;
+struct stat;
 
 /* --- stores ------------------------------------------------------------------- */
 
@@ -73,6 +74,46 @@ bool store_name_reserved(const char *name);
  * decides what a short file means: changed, truncated, corrupt); or -errno of
  * pread(2) (@buf then holds what was read before). */
 ssize_t store_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* --- walking the tree (walk.c) ------------------------------------------------ */
+
+enum store_walk_type {
+	STORE_WALK_FILE,     /* a regular file */
+	STORE_WALK_DIR,	     /* a directory, shown before its entries */
+	STORE_WALK_OTHER,    /* a symlink (never followed), FIFO, socket or device */
+	STORE_WALK_ERR_STAT, /* an entry that cannot be examined (fstatat failed) */
+	STORE_WALK_ERR_OPEN, /* a directory that cannot be opened */
+	STORE_WALK_ERR_LIST, /* a directory whose listing failed part way */
+};
+
+/* One entry, as store_walk() shows it to its callback; all borrowed for the call. */
+struct store_walk_entry {
+	enum store_walk_type type;
+	int dirfd;	       /* the directory holding it (-1 for ERR_LIST) */
+	const char *name;      /* its name in @dirfd */
+	const char *rel;       /* its path below the store root, "acme/idx/index.faiss" */
+	int depth;	       /* directories between the start directory and it: 0 for
+				  the start's own entries (-1: ERR_LIST of the start) */
+	const struct stat *st; /* its lstat; NULL for ERR_STAT and ERR_LIST */
+	int err;	       /* ERR_*: the -errno */
+};
+
+/* A store_walk() callback returns 0 to go on (into a directory), STORE_WALK_SKIP to
+ * leave a directory out, or -errno to stop the walk. */
+#define STORE_WALK_SKIP 1
+typedef int (*store_walk_fn)(void *arg, const struct store_walk_entry *e);
+
+/* Calls @fn for every entry below the directory @rel of the store ("" or NULL: the
+ * root), depth first, in strcmp order in each directory, a directory before its
+ * entries.  Never follows a symlink (each directory, @rel's components included,
+ * is opened with O_NOFOLLOW relative to its parent), so it stays in the store;
+ * "." and ".." and the reserved names at the root are never shown.  Logs nothing:
+ * an entry that cannot be examined, opened or listed goes to @fn as ERR_*.  After
+ * ERR_LIST the names read before the failure are still walked.
+ * Returns 0, the negative value of @fn that stopped it, -ENOMEM, or -errno if
+ * @rel cannot be opened (-EINVAL for an empty, "." or ".." component, or a
+ * leading or trailing "/"). */
+int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *arg);
 
 /* --- FAISS header ------------------------------------------------------------- */
 

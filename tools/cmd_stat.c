@@ -9,9 +9,7 @@
  * gauges (fuse/control.c) group the same way.
  * MOUNT: a faissfs mount point; its store is named in MOUNT/.faissfs/store.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -66,13 +64,13 @@ static void list_release(struct stat_list *l)
 	free(l->f);
 }
 
-/* Adds file @name (in @dirfd, path components @comp[0..depth)) to @l. */
-static int add_file(struct stat_list *l, char *const comp[], int depth, int dirfd, const char *name,
-		    const struct stat *st)
+/* Adds the regular file @e to @l, grouped by the layouts of the file comment. */
+static int add_file(struct stat_list *l, const struct store_walk_entry *e)
 {
+	const char *s1 = strchr(e->rel, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
 	struct store_object *o = NULL;
 	struct stat_file *f;
-	char stem[NAME_MAX + 1], path[PATH_MAX], *dot;
+	char stem[NAME_MAX + 1], *dot;
 	int rc;
 
 	if (l->n == l->cap) {
@@ -86,29 +84,23 @@ static int add_file(struct stat_list *l, char *const comp[], int depth, int dirf
 	}
 	f = &l->f[l->n];
 	memset(f, 0, sizeof(*f));
-	snprintf(stem, sizeof(stem), "%s", name);
+	snprintf(stem, sizeof(stem), "%s", e->name);
 	dot = strrchr(stem, '.');
-	if (depth < 2 && dot && dot != stem)
+	if (e->depth < 2 && dot && dot != stem)
 		*dot = '\0';
-	f->tenant = strdup(depth >= 1 ? comp[0] : TENANT_FLAT);
-	f->index = strdup(depth >= 2 ? comp[1] : stem);
-	f->name = strdup(name);
+	/* depth >= 1: rel has a '/' after the tenant; depth >= 2: one after the index */
+	f->tenant = e->depth >= 1 ? strndup(e->rel, (size_t)(s1 - e->rel)) : strdup(TENANT_FLAT);
+	f->index = e->depth >= 2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1)) : strdup(stem);
+	f->name = strdup(e->name);
 	if (!f->tenant || !f->index || !f->name) {
 		free(f->tenant);
 		free(f->index);
 		free(f->name);
 		return -ENOMEM;
 	}
-	f->mtime = st->st_mtim;
-	f->logical = f->stored = (uint64_t)st->st_size;
-	/* The path under the store names the file in the store's log lines. */
-	if (depth >= 2)
-		snprintf(path, sizeof(path), "%s/%s/%s", comp[0], comp[1], name);
-	else if (depth == 1)
-		snprintf(path, sizeof(path), "%s/%s", comp[0], name);
-	else
-		snprintf(path, sizeof(path), "%s", name);
-	rc = store_object_openat(dirfd, name, path, &o);
+	f->mtime = e->st->st_mtim;
+	f->logical = f->stored = (uint64_t)e->st->st_size;
+	rc = store_object_openat(e->dirfd, e->name, e->rel, &o);
 	if (rc == 0) {
 		const struct store_object_info *info = store_object_info(o);
 
@@ -125,43 +117,24 @@ static int add_file(struct stat_list *l, char *const comp[], int depth, int dirf
 	return 0;
 }
 
-static int walk(struct stat_list *l, int fd, char *comp[], int depth)
+/* store_walk() callback: every regular file goes into the list @arg (a struct
+ * stat_list).  Directories deeper than DEPTH_MAX are left out; special files and
+ * entries gone since the listing are not counted; a directory that cannot be
+ * opened is skipped with a message. */
+static int add_entry(void *arg, const struct store_walk_entry *e)
 {
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	int rc = 0;
-
-	if (!d) {
-		close(fd);
-		return -errno;
+	switch (e->type) {
+	case STORE_WALK_FILE:
+		return add_file(arg, e);
+	case STORE_WALK_DIR:
+		return e->depth >= DEPTH_MAX ? STORE_WALK_SKIP : 0;
+	case STORE_WALK_ERR_OPEN:
+		fprintf(stderr, "faissfs stat: cannot read directory %s: %s (skipped)\n", e->name,
+			strerror(-e->err));
+		return 0;
+	default:
+		return 0;
 	}
-	while (!rc && (de = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (depth == 0 && store_name_reserved(de->d_name))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISREG(st.st_mode)) {
-			rc = add_file(l, comp, depth, dirfd(d), de->d_name, &st);
-		} else if (S_ISDIR(st.st_mode) && depth < DEPTH_MAX) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub < 0) {
-				fprintf(stderr,
-					"faissfs stat: cannot read directory %s: %s (skipped)\n",
-					de->d_name, strerror(errno));
-				continue;
-			}
-			comp[depth] = de->d_name;
-			rc = walk(l, sub, comp, depth + 1);
-		}
-	}
-	closedir(d);
-	return rc;
 }
 
 /* Files sorted by tenant, index, then FAISS files first and "index.faiss" before
@@ -300,7 +273,7 @@ int cmd_stat(int argc, char *argv[])
 	struct stat_list l = {0};
 	struct store *st = NULL;
 	struct stat_row total = {0};
-	char *store = NULL, *comp[DEPTH_MAX + 1];
+	char *store = NULL;
 	bool json = false, bytes = false, first_row = true;
 	const struct cmd_opt opts[] = {
 		CMD_OPT_FLAG("json", &json),
@@ -309,7 +282,7 @@ int cmd_stat(int argc, char *argv[])
 	};
 	const struct cmd_spec spec = {
 		.name = "stat", .usage = usage, .opts = opts, .min_args = 1, .max_args = 1};
-	int first, fd, rc, ret = 1;
+	int first, rc, ret = 1;
 	uint64_t nidx = 0;
 
 	if (!cmd_parse(&spec, argc, argv, &first, &rc))
@@ -329,8 +302,7 @@ int cmd_stat(int argc, char *argv[])
 			strerror(-rc));
 		goto out;
 	}
-	fd = openat(store_root_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd < 0 ? -errno : walk(&l, fd, comp, 0);
+	rc = store_walk(st, "", add_entry, &l);
 	if (rc < 0) {
 		fprintf(stderr, "faissfs stat: cannot read store '%s': %s\n", store, strerror(-rc));
 		goto out;
