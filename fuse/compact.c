@@ -421,6 +421,26 @@ static void sweep_tmp(struct mnt_cmp *c)
 			 kept, removed);
 }
 
+/* pread() of exactly @len bytes at @off.  Returns 0, -EAGAIN if the file is shorter
+ * (it changed), or -errno. */
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EAGAIN;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 /* --- one file on every worker ------------------------------------------------------------- */
 
 /* The state of one file being compressed; the per-worker contexts are made by
@@ -438,6 +458,8 @@ struct cmp_file {
 	const struct store_object *prev; /* the previous version, or NULL */
 	uint64_t nprev;			 /* its chunks usable (same chunk size) */
 	const struct store_object *so;	 /* read back: the new object */
+	int fd;				 /* the plain file, read by every worker */
+	uint64_t size;			 /* its size */
 	/* the current batch */
 	uint64_t first; /* chunk index of buf[0] */
 	size_t blen;	/* logical bytes in buf */
@@ -454,10 +476,13 @@ static size_t file_chunk_len(const struct cmp_file *f, unsigned i)
  * the same bytes (same length and hash), else encoded. */
 static int encode_one(struct cmp_file *f, unsigned worker, unsigned i)
 {
-	const uint8_t *in = f->buf + (size_t)i * f->cs;
+	uint8_t *in = f->buf + (size_t)i * f->cs;
 	uint64_t idx = f->first + i;
 	size_t len = file_chunk_len(f, i);
+	int rc = read_full(f->fd, in, len, idx * f->cs);
 
+	if (rc < 0)
+		return rc;
 	if (idx < f->nprev && store_object_chunk_len(f->prev, idx) == len &&
 	    store_object_chunk_hash(f->prev, idx) == XXH3_64bits(in, len) &&
 	    store_object_chunk_copy(f->prev, idx, &f->out[i]) == 0) {
@@ -478,8 +503,10 @@ static int encode_one(struct cmp_file *f, unsigned worker, unsigned i)
 static int check_one(struct cmp_file *f, unsigned worker, unsigned i)
 {
 	size_t off = (size_t)i * f->cs, len = file_chunk_len(f, i);
-	int rc;
+	int rc = read_full(f->fd, f->buf + off, len, (f->first + i) * f->cs);
 
+	if (rc < 0)
+		return rc;
 	if (store_object_chunk_len(f->so, f->first + i) != len)
 		return -EAGAIN;
 	if (!f->dc[worker]) {
@@ -585,38 +612,14 @@ static int file_init(struct cmp_file *f, struct mnt_cmp *c, uint32_t cs)
 	return 0;
 }
 
-/* pread() of exactly @len bytes at @off.  Returns 0, -EAGAIN if the file is shorter
- * (it changed), or -errno. */
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EAGAIN;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* Reads the next batch of the plain file @fd (@size bytes) at @off into f->buf. */
-static int file_read_batch(struct cmp_file *f, int fd, uint64_t size, uint64_t off, unsigned *n)
+/* Makes the batch at @off of the file the current one; returns its chunks. */
+static unsigned file_next_batch(struct cmp_file *f, uint64_t off)
 {
 	uint64_t want = (uint64_t)f->nbatch * f->cs;
-	int rc;
 
-	f->blen = (size_t)(size - off < want ? size - off : want);
+	f->blen = (size_t)(f->size - off < want ? f->size - off : want);
 	f->first = off / f->cs;
-	rc = read_full(fd, f->buf, f->blen, off);
-	if (rc == 0)
-		*n = (unsigned)((f->blen + f->cs - 1) / f->cs);
-	return rc;
+	return (unsigned)((f->blen + f->cs - 1) / f->cs);
 }
 
 static double secs_since(const struct timespec *t0)
@@ -654,6 +657,8 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 	if (rc < 0)
 		return rc;
 	f.level = params.level;
+	f.fd = fd;
+	f.size = size;
 	prev_name(path, pname, sizeof(pname));
 	if (store_object_openat(store_tmp_fd(c->st), pname, path, &prev) == 0 &&
 	    store_object_info(prev)->chunk_size == params.chunk_size) {
@@ -664,12 +669,10 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 	if (rc < 0)
 		goto out;
 	for (off = 0; off < size; off += f.blen) {
-		rc = file_read_batch(&f, fd, size, off, &n);
-		if (rc < 0)
-			goto out;
-		if (off == 0)
-			store_writer_set_head(w, f.buf, f.blen < 64 ? f.blen : 64);
+		n = file_next_batch(&f, off);
 		rc = batch_run(&f, worker, n, encode_one);
+		if (rc == 0 && off == 0)
+			store_writer_set_head(w, f.buf, f.blen < 64 ? f.blen : 64);
 		for (unsigned i = 0; rc == 0 && i < n; i++) {
 			rc = store_writer_append_chunk(w, &f.out[i]);
 			reused += f.reused[i];
@@ -700,9 +703,8 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 		rc = -EAGAIN;
 	f.so = so;
 	for (off = 0; rc == 0 && off < size; off += f.blen) {
-		rc = file_read_batch(&f, fd, size, off, &n);
-		if (rc == 0)
-			rc = batch_run(&f, worker, n, check_one);
+		n = file_next_batch(&f, off);
+		rc = batch_run(&f, worker, n, check_one);
 	}
 	if (rc < 0) {
 		store_discard_tmp(c->st, name);
