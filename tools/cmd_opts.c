@@ -125,16 +125,16 @@ bool cmd_parse(const struct cmd_spec *spec, int argc, char *argv[], int *first, 
 	struct option lopts[OPTS_MAX + 2] = {{0}};
 	int n = 0, c, nargs;
 
-	for (; spec->opts && spec->opts[n].type != CMD_OPT_END; n++) {
+	for (; spec->opts && spec->opts[n].type != CMD_OPT_END && n < OPTS_MAX; n++) {
 		const struct cmd_opt *o = &spec->opts[n];
 
-		assert(n < OPTS_MAX);
 		lopts[n].name = o->name;
 		lopts[n].has_arg = o->type == CMD_OPT_TRUE || o->type == CMD_OPT_FALSE
 					   ? no_argument
 					   : required_argument;
 		lopts[n].val = VAL_BASE + n;
 	}
+	assert(!spec->opts || spec->opts[n].type == CMD_OPT_END); /* raise OPTS_MAX */
 	lopts[n].name = "help";
 	lopts[n].val = 'h';
 
