@@ -85,6 +85,14 @@ void mnt_opts_release(struct mnt_opts *o);
 
 /* --- the filesystem (userdata of the session) ---------------------------------- */
 
+/* An open file or directory the kernel has not released yet (the first member of
+ * struct mnt_fh and of ops.c's directory handle), listed in its mnt_fs so that what
+ * the kernel still holds when the daemon stops is freed (ops.c). */
+struct mnt_hlink {
+	struct mnt_hlink *prev, *next; /* protected by mnt_fs.hlock */
+	bool dir;		       /* a directory handle, else a struct mnt_fh */
+};
+
 struct mnt_fs {
 	struct store *st;	/* immutable after mount */
 	struct cache *cache;	/* immutable after mount; thread-safe itself */
@@ -99,7 +107,17 @@ struct mnt_fs {
 	struct mnt_wr *wr;	/* immutable after mount (rw only); thread-safe itself */
 	struct mnt_cmp *cmp;	/* immutable after mount; NULL: no compaction */
 	struct mnt_pre *pre;	/* immutable after mount; access counts, -o preload (preload.h) */
+	pthread_mutex_t hlock;	/* leaf: protects handles */
+	struct mnt_hlink *handles; /* protected by hlock: open handles, see mnt_handle_add() */
 };
+
+/* Lists the handle @h (before the reply that gives it to the kernel) / unlists it
+ * (before it is freed).  Thread-safe; mnt_handle_del() of an unlisted @h is fine. */
+void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, bool dir);
+void mnt_handle_del(struct mnt_fs *fs, struct mnt_hlink *h);
+/* Frees every handle still listed: those the kernel held when the session ended.
+ * Call after fuse_session_destroy() and before mnt_table_free(). */
+void mnt_handles_free(struct mnt_fs *fs);
 
 /* Low-level operations table (ops.c). */
 extern const struct fuse_lowlevel_ops mnt_ops;

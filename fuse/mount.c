@@ -692,6 +692,7 @@ static int run(const struct mnt_opts *o)
 	int rc, ret = 1, lock_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
+	pthread_mutex_init(&fs.hlock, NULL);
 	fs.ready_fd = o->ready_fd;
 	fs.kernel_ra_kb = o->kernel_ra_kb;
 	if (o->ready_fd >= 0 && fcntl(o->ready_fd, F_GETFD) < 0) {
@@ -855,7 +856,8 @@ out:
 	fuse_opt_free_args(&args);
 	/* Saves the access counts; before fs.ra, the cache and the store go. */
 	mnt_pre_free(fs.pre);
-	mnt_ra_free(fs.ra); /* joins the workers: before the objects and the cache go */
+	mnt_ra_free(fs.ra);    /* joins the workers: before the objects and the cache go */
+	mnt_handles_free(&fs); /* what the kernel still had open: no request comes now */
 	if (key)
 		mnt_read_release(&fs);
 	mnt_wr_free(fs.wr);
@@ -870,6 +872,7 @@ out:
 		close(fs.ready_fd);
 	free(store_abs);
 	free(mnt_abs);
+	pthread_mutex_destroy(&fs.hlock);
 	return ret;
 }
 

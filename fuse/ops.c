@@ -34,6 +34,7 @@ struct mnt_dent {
 
 /* An open directory: its entries as they were at opendir, so offsets are stable. */
 struct mnt_dirh {
+	struct mnt_hlink link; /* first: listed in the mnt_fs while open (mnt.h) */
 	size_t n;
 	struct mnt_dent *ents; /* [0] ".", [1] "..", then the store's entries */
 };
@@ -228,8 +229,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * comes through the kernel, which keeps its cache up to date. */
 	fi->keep_cache = 1;
 	fi->noflush = 1;
+	mnt_handle_add(req_fs(req), &fh->link, false);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release it. */
+		mnt_handle_del(req_fs(req), &fh->link);
 		mnt_node_object_put(n, fh->obj);
 		if (fh->fd >= 0)
 			close(fh->fd);
@@ -277,6 +280,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	mnt_handle_del(req_fs(req), &fh->link);
 	mnt_w_release(req_fs(req), fh);
 	mnt_node_object_put(fh->node, fh->obj);
 	if (fh->fd >= 0)
@@ -302,6 +306,58 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)datasync;
 	(void)fi;
 	fuse_reply_err(req, 0); /* nothing is ever dirty */
+}
+
+/* --- open handles ------------------------------------------------------------------- */
+
+void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, bool dir)
+{
+	h->dir = dir;
+	h->prev = NULL;
+	pthread_mutex_lock(&fs->hlock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->hlock);
+}
+
+void mnt_handle_del(struct mnt_fs *fs, struct mnt_hlink *h)
+{
+	pthread_mutex_lock(&fs->hlock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (fs->handles == h)
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	pthread_mutex_unlock(&fs->hlock);
+}
+
+static void dirh_free(struct mnt_dirh *d);
+
+void mnt_handles_free(struct mnt_fs *fs)
+{
+	struct mnt_hlink *h, *next;
+
+	pthread_mutex_lock(&fs->hlock);
+	h = fs->handles;
+	fs->handles = NULL;
+	pthread_mutex_unlock(&fs->hlock);
+	for (; h; h = next) {
+		next = h->next;
+		if (h->dir) {
+			dirh_free((struct mnt_dirh *)h);
+		} else {
+			struct mnt_fh *fh = (struct mnt_fh *)h;
+
+			mnt_node_object_put(fh->node, fh->obj);
+			if (fh->fd >= 0)
+				close(fh->fd);
+			free(fh);
+		}
+	}
 }
 
 /* --- directories -------------------------------------------------------------------- */
@@ -428,8 +484,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)d;
 	fi->keep_cache = 1;
 	fi->cache_readdir = 1;
-	if (fuse_reply_open(req, fi) != 0)
+	mnt_handle_add(req_fs(req), &d->link, true);
+	if (fuse_reply_open(req, fi) != 0) {
+		mnt_handle_del(req_fs(req), &d->link);
 		dirh_free(d);
+	}
 }
 
 /* Adds the snapshot's entries from @off on to a buffer of at most @size bytes
@@ -520,8 +579,11 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mnt_dirh *d = (struct mnt_dirh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	dirh_free((struct mnt_dirh *)(uintptr_t)fi->fh);
+	mnt_handle_del(req_fs(req), &d->link);
+	dirh_free(d);
 	fuse_reply_err(req, 0);
 }
 

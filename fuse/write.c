@@ -478,9 +478,11 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 		return;
 	}
 	mnt_node_keep_fd(n, fd);
+	mnt_handle_add(fs, &fh->link, false);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0) {
+		mnt_handle_del(fs, &fh->link);
 		mnt_node_unkeep_fd(n);
 		close_rw(fs, n, fh->sdev, fh->sino, -1);
 		close(fd);
@@ -540,9 +542,11 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	e.ino = node->ino;
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;
+	mnt_handle_add(fs, &fh->link, false);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_create(req, &e, fi) != 0) {
+		mnt_handle_del(fs, &fh->link);
 		mnt_node_unkeep_fd(node);
 		close_rw(fs, node, st.st_dev, st.st_ino, -1);
 		close(fd);

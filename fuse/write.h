@@ -20,6 +20,7 @@ struct mnt_node;
 
 /* An open file: a shared object, or the fd of a plain file. */
 struct mnt_fh {
+	struct mnt_hlink link;	   /* first: listed in the mnt_fs while open (mnt.h) */
 	struct mnt_node *node;	   /* alive while the kernel has the file open */
 	struct mnt_obj *obj;	   /* reference, or NULL for a plain file */
 	int fd;			   /* plain files: read with pread, else -1 */
