@@ -8,15 +8,16 @@
  * (same inode, size, mtime, ctime) and not open for writing, and renames the
  * object over it (store_publish_tmp: fsync of the object and of the directory).
  * Anything else discards the object and retries later.  A crash at any point
- * leaves the plain file or the object, both with the same bytes; leftovers in
- * tmp/ are removed by `faissfs verify --repair`.  Readers that have the plain file
- * open keep reading it (they hold its fd).
+ * leaves the plain file or the object, both with the same bytes; a half-written
+ * object left in tmp/ (obj.*) is removed by `faissfs verify --repair`.  Readers
+ * that have the plain file open keep reading it (they hold its fd).
  *
- * One file on every core: the worker that compacts a file reads it in batches
- * of CMP_BATCH_PER_THREAD chunks per worker and posts each batch; every idle
- * worker takes chunks of it (encodes them, or copies the previous version's
- * frame), and the owner appends them in order.  The read-back check runs the same
- * way.  Memory: three buffers of one batch per file being compacted.
+ * One file on every core: the worker that compacts a file goes through it in
+ * batches of CMP_BATCH_PER_THREAD chunks per worker and posts each batch; every
+ * idle worker takes chunks of it (reads each, then encodes it or copies the
+ * previous version's frame), and the owner appends them in order once the batch
+ * is done.  The read-back check runs the same way.  Memory: three buffers of one
+ * batch per file being compacted (6 MiB with 2 workers and 256 KiB chunks).
  *
  * Previous versions: an object about to be replaced through the mount is kept as
  * a hard link tmp/prev.<XXH3-64 of its path, 16 hex digits> (mnt_cmp_keep_prev),
@@ -25,7 +26,9 @@
  * found an object, or gone), when the path is unlinked through the mount, and by
  * the scan of a mount when older than CMP_PREV_MAX_AGE_S; that scan also removes
  * the unpack.<pid>.<n> files (write.c) of a daemon that is gone (the store lock
- * says no other daemon runs).  `faissfs verify --repair` knows both prefixes.
+ * says no other daemon runs).  The two prefixes and that lock (.faissfs/lock with
+ * the daemon's PID) are what tells `faissfs verify --repair` which files of tmp/ a
+ * live daemon still uses.
  *
  * Locks: c->lock protects the queue, the batches, the counters and the stop flag
  * (leaf; no I/O under it).  The gate is taken only by compact_file() and the
