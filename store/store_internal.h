@@ -227,6 +227,11 @@ int store_pool_run(struct store_pool *p, store_pool_fn fn, void *arg, unsigned n
 
 /* --- progress.c: the status line of import, export and verify ---------------- */
 
+/* Whether another process holds the daemon lock (store_lock()), without taking it
+ * and without logging: returns 1 (*holder set to its PID, or 0 if unknown), 0 if
+ * nobody holds it (a daemon may take it right after), or -errno. */
+int store_lock_holder(const struct store *st, pid_t *holder);
+
 /* Seconds on the monotonic clock. */
 double store_now(void);
 

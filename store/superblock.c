@@ -454,6 +454,26 @@ static pid_t lock_holder(const struct store *st, const struct stat *lst)
 	return 0;
 }
 
+int store_lock_holder(const struct store *st, pid_t *holder)
+{
+	struct stat lst;
+	int fd = openat(st->meta_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* A shared lock conflicts with the daemon's exclusive one only. */
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+	} else if (errno == EWOULDBLOCK) {
+		*holder = fstat(fd, &lst) == 0 ? lock_holder(st, &lst) : 0;
+		ret = 1;
+	} else {
+		ret = -errno;
+	}
+	close(fd);
+	return ret;
+}
+
 void store_lock_update_pid(int fd)
 {
 	char buf[32];

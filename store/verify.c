@@ -8,7 +8,9 @@
  * file keeps every thread busy.  Each problem goes to the caller's report
  * callback with the file, chunk and stored offset.  With repair, objects with a
  * problem are moved to .faissfs/quarantine/<time>/<path> (never deleted) and
- * leftovers of interrupted writes in .faissfs/tmp are removed.
+ * leftovers of interrupted writes in .faissfs/tmp are removed; while a daemon
+ * holds the store's lock (a mount) nothing is moved aside, and neither its temp
+ * files nor those of any running process are removed.
  * Limits: a store that changes while it is verified may give spurious problems
  * (a file replaced between the passes); verify a store nobody is writing to.
  */
@@ -21,6 +23,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -623,14 +626,41 @@ out:
 	return ret;
 }
 
+/* The PID in a temp file's name ("<kind>.<pid>.<...>": obj. of the object
+ * writer, unpack. and prev. of a -o rw daemon), or 0 if it has none. */
+static pid_t tmp_owner(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char *end;
+	long pid;
+
+	if (!dot || dot[1] < '1' || dot[1] > '9')
+		return 0;
+	errno = 0;
+	pid = strtol(dot + 1, &end, 10);
+	if (errno || (*end && *end != '.') || pid > INT32_MAX)
+		return 0;
+	return (pid_t)pid;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 /* Removes temp objects nobody has written to for TMP_IDLE_SEC: leftovers of
- * writes interrupted by a crash (a live writer keeps its file's mtime fresh). */
-static void clean_tmp(struct verify *v, struct store_verify_stats *stats)
+ * writes interrupted by a crash (a live writer keeps its file's mtime fresh).
+ * The files of a running process are left alone, whatever their age: those of
+ * the daemon holding the store's lock (@daemon > 0; all of them if its PID is
+ * unknown, @daemon == 0; -1: no daemon), such as the previous versions a -o rw
+ * daemon keeps for as long as it runs, and those of a running import. */
+static void clean_tmp(struct verify *v, struct store_verify_stats *stats, pid_t daemon)
 {
 	int fd = -1;
 	DIR *d;
 	struct dirent *de;
 	time_t now = time(NULL);
+	unsigned kept = 0;
 
 	fd = open_beneath(store_root_fd(v->st), FMT_META_DIR "/" FMT_TMP_DIR,
 			  O_RDONLY | O_DIRECTORY);
@@ -649,6 +679,16 @@ static void clean_tmp(struct verify *v, struct store_verify_stats *stats)
 		if (fstatat(dirfd(d), de->d_name, &stb, AT_SYMLINK_NOFOLLOW) ||
 		    S_ISDIR(stb.st_mode))
 			continue;
+		if (daemon == 0 || (daemon > 0 && tmp_owner(de->d_name) == daemon)) {
+			kept++;
+			continue;
+		}
+		if (pid_alive(tmp_owner(de->d_name))) {
+			log_info("%s/%s/%s belongs to the running process %ld: left alone",
+				 FMT_META_DIR, FMT_TMP_DIR, de->d_name,
+				 (long)tmp_owner(de->d_name));
+			continue;
+		}
 		if (now - stb.st_mtime < TMP_IDLE_SEC) {
 			log_info("%s/%s/%s was written to in the last %d s: left alone (a write "
 				 "may be running; run verify --repair again later)",
@@ -665,6 +705,16 @@ static void clean_tmp(struct verify *v, struct store_verify_stats *stats)
 		}
 	}
 	closedir(d);
+	if (kept && daemon > 0)
+		log_warn("%u files in %s/%s belong to the faissfs daemon (PID %ld) that has the "
+			 "store "
+			 "mounted: left alone (unmount it, then run verify --repair again)",
+			 kept, FMT_META_DIR, FMT_TMP_DIR, (long)daemon);
+	else if (kept)
+		log_warn("%u files in %s/%s may belong to the faissfs daemon that has the store "
+			 "mounted (its PID is unknown): left alone (unmount it, then run verify "
+			 "--repair again)",
+			 kept, FMT_META_DIR, FMT_TMP_DIR);
 }
 
 static void repair(struct verify *v, struct store_verify_stats *stats)
@@ -672,7 +722,13 @@ static void repair(struct verify *v, struct store_verify_stats *stats)
 	char stamp[32];
 	time_t t = time(NULL);
 	struct tm tm;
+	pid_t daemon = -1, holder = 0;
 
+	/* A daemon serving the store owns its temp files and may be replacing the
+	 * files found damaged (a store written to while verified gives spurious
+	 * problems): nothing of that is moved while it runs. */
+	if (store_lock_holder(v->st, &holder) == 1)
+		daemon = holder;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (size_t i = 0; i < v->nfiles; i++) {
@@ -680,6 +736,14 @@ static void repair(struct verify *v, struct store_verify_stats *stats)
 
 		if (!atomic_load(&v->files[i].bad))
 			continue;
+		if (daemon >= 0) {
+			log_error(
+				"%s: not moved aside: the store is in use by a faissfs daemon "
+				"(PID %ld, 0: unknown) that may be rewriting it; unmount it, then "
+				"run verify --repair again",
+				v->files[i].path, (long)daemon);
+			continue;
+		}
 		ret = quarantine(v, stamp, v->files[i].path);
 		if (ret)
 			log_error("%s: cannot move it to %s/%s/%s: %s (move it aside by hand)",
@@ -688,7 +752,7 @@ static void repair(struct verify *v, struct store_verify_stats *stats)
 		else
 			stats->quarantined++;
 	}
-	clean_tmp(v, stats);
+	clean_tmp(v, stats, daemon);
 }
 
 /* --- entry point --------------------------------------------------------------- */

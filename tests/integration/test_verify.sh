@@ -3,7 +3,8 @@
 # (text and --json), --deep loads every FAISS index (or says it is unavailable),
 # damage is reported with file, chunk and offset and exits 1, --repair moves the
 # damaged objects to .faissfs/quarantine/ (never deletes) and the store is then
-# clean; a directory that is not a store exits 1, bad usage exits 2.
+# clean; it leaves alone the temp files of a daemon that has the store mounted; a
+# directory that is not a store exits 1, bad usage exits 2.
 . "$(dirname "$0")/lib.sh"
 
 src=$T/src
@@ -59,6 +60,25 @@ grep -q "acme/idx/vectors.json$" <<<"$q" || fail "acme/idx/vectors.json not quar
 [ ! -e "$store/acme/idx/vectors.json" ] || fail "the damaged object is still in place"
 "$FAISSFS" verify "$store" >/dev/null 2>&1 || fail "the store is not clean after repair"
 ok "quarantined: $(tr '\n' ' ' <<<"$q")"
+
+say "--repair leaves alone the temp files of the daemon that has the store mounted"
+mkdir -p "$T/mnt"
+mount_fg "$store" "$T/mnt" "$T/rw.log" -o rw,compact=off
+tmp=$store/.faissfs/tmp
+# A previous version the daemon keeps (old, but its own), and a dead writer's object.
+echo kept >"$tmp/prev.$FG_PID.7"
+echo dead >"$tmp/obj.4000000.1.0"
+touch -d '-10 min' "$tmp/prev.$FG_PID.7" "$tmp/obj.4000000.1.0"
+"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "verify --repair"; }
+[ -e "$tmp/prev.$FG_PID.7" ] || fail "--repair removed a temp file of the live daemon"
+[ ! -e "$tmp/obj.4000000.1.0" ] || fail "--repair left a dead writer's temp file"
+grep -q "belong to the faissfs daemon (PID $FG_PID)" "$T/out" ||
+	fail "no message naming the daemon: $(cat "$T/out")"
+ok "$(grep 'belong to' "$T/out" | sed 's/.*warn: //')"
+unmount "$T/mnt" "$FG_PID"
+"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || fail "verify --repair after the unmount"
+[ -z "$(ls -A "$tmp")" ] || fail "left in tmp/ once unmounted: $(ls -A "$tmp")"
+ok "removed once the daemon is gone"
 
 say "not a store, bad usage"
 mkdir -p "$T/empty"
