@@ -765,7 +765,9 @@ void mnt_w_fsync(fuse_req_t req, int datasync, struct fuse_file_info *fi)
 {
 	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 
-	if (fh->writable && (datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0) {
+	/* Any open of a plain file, read-only too (as on a local filesystem: `sync FILE`
+	 * does that); an object is durable since it was published. */
+	if (fh->fd >= 0 && (datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0) {
 		mnt_reply_err(req, -errno);
 		return;
 	}
