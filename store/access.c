@@ -171,7 +171,9 @@ int store_access_save(struct store *st, const struct store_access *recs, size_t 
 	for (size_t i = 0; i < n; i++)
 		if (!recs[i].count || !store_access_path_ok(recs[i].path))
 			return -EINVAL;
-	snprintf(tmpname, sizeof(tmpname), "%s.new.%ld", FMT_ACCESS_NAME, (long)getpid());
+	/* One name: one daemon per store (its lock) writes the file; a leftover of a crash
+	 * is truncated by the next save. */
+	snprintf(tmpname, sizeof(tmpname), "%s.new", FMT_ACCESS_NAME);
 	fd = openat(st->meta_fd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		    0644);
 	if (fd < 0) {
