@@ -13,7 +13,6 @@
  * does all reading from SRC and all writing to the store.  The workers only encode
  * chunks (each with its own store_cctx) or decode and compare them (own store_dctx).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,11 +111,6 @@ static const char *kind_name(mode_t m)
 	return "not a regular file or directory";
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Opens SRC's file @rel for reading, never following a symlink and without
  * touching its atime when we may.  Returns an fd or -errno. */
 static int src_open(int srcfd, const char *rel, int extra)
@@ -128,117 +122,75 @@ static int src_open(int srcfd, const char *rel, int extra)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Adds the entries below the open directory @dfd (path @rel, "" for SRC) to @sc,
- * sorted by name.  Takes ownership of @dfd.  Problems are counted, not returned;
- * returns 0 or -ENOMEM. */
-static int scan_dir(struct scan *sc, int dfd, const char *rel)
+/* store_walk_dir() callback over SRC: adds each directory and regular file to the
+ * list @arg (a struct scan), in pre-order; every other kind of entry, one that
+ * cannot be read, a reserved top-level name and the store itself are problems
+ * (counted and logged, not returned).  Returns 0, STORE_WALK_SKIP or -ENOMEM. */
+static int scan_one(void *arg, const struct store_walk_entry *e)
 {
-	DIR *d = fdopendir(dfd);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int err = 0;
+	struct scan *sc = arg;
+	int fd;
 
-	if (!d) {
-		err = -errno;
-		close(dfd);
-		return err == -ENOMEM ? err : 0;
+	if (e->depth == 0 && store_name_reserved(e->name)) {
+		problem(sc,
+			"%s/%s: the name '%s' is reserved for the store's own data; rename or "
+			"remove it in SRC, then run import again",
+			sc->src, e->rel, e->name);
+		return STORE_WALK_SKIP;
 	}
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **v = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*v));
-
-			if (!v) {
-				err = -ENOMEM;
-				goto out;
-			}
-			names = v;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
-			err = -ENOMEM;
-			goto out;
-		}
-		n++;
-	}
-	if (errno) {
+	switch (e->type) {
+	case STORE_WALK_ERR_LIST:
 		problem(sc,
 			"%s/%s cannot be listed: %s; make it readable or move it out of SRC, "
 			"then run import again",
-			sc->src, rel, strerror(errno));
+			sc->src, e->rel, strerror(-e->err));
+		return 0;
+	case STORE_WALK_ERR_STAT:
+		problem(sc,
+			"%s/%s cannot be examined: %s; fix its permissions or move it out of "
+			"SRC, then run import again",
+			sc->src, e->rel, strerror(-e->err));
+		return 0;
+	case STORE_WALK_ERR_OPEN:
+		problem(sc,
+			"%s/%s is a directory that cannot be opened: %s; make it readable or "
+			"move it out of SRC, then run import again",
+			sc->src, e->rel, strerror(-e->err));
+		return 0;
+	default:
+		break;
 	}
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-
-	for (size_t i = 0; i < n && !err; i++) {
-		char *child = NULL;
-		struct stat st;
-		int fd;
-
-		if (asprintf(&child, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		if (!*rel && store_name_reserved(names[i])) {
-			problem(sc,
-				"%s/%s: the name '%s' is reserved for the store's own data; "
-				"rename or remove it in SRC, then run import again",
-				sc->src, child, names[i]);
-		} else if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			problem(sc,
-				"%s/%s cannot be examined: %s; fix its permissions or move it "
-				"out of SRC, then run import again",
-				sc->src, child, strerror(errno));
-		} else if (st.st_dev == sc->store_dev && st.st_ino == sc->store_ino) {
-			problem(sc,
-				"%s/%s is the store itself: STORE must not be inside SRC; "
-				"choose a STORE outside %s",
-				sc->src, child, sc->src);
-		} else if (S_ISDIR(st.st_mode)) {
-			fd = openat(dirfd(d), names[i],
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				problem(sc,
-					"%s/%s is a directory that cannot be opened: %s; make "
-					"it readable or move it out of SRC, then run import again",
-					sc->src, child, strerror(errno));
-			} else {
-				err = scan_add(sc, child, &st);
-				if (!err)
-					err = scan_dir(sc, fd, child);
-				else
-					close(fd);
-			}
-		} else if (S_ISREG(st.st_mode)) {
-			fd = src_open(dirfd(d), names[i], 0);
-			if (fd < 0) {
-				problem(sc,
-					"%s/%s cannot be opened for reading: %s; make it "
-					"readable or move it out of SRC, then run import again",
-					sc->src, child, strerror(-fd));
-			} else {
-				close(fd);
-				err = scan_add(sc, child, &st);
-			}
-		} else {
-			problem(sc,
-				"%s/%s is %s: faissfs stores only regular files and "
-				"directories; %s, then run import again",
-				sc->src, child, kind_name(st.st_mode),
-				S_ISLNK(st.st_mode) ? "replace it with the file it points to or "
-						      "move it out of SRC"
-						    : "move it out of SRC");
-		}
-		free(child);
+	if (e->st->st_dev == sc->store_dev && e->st->st_ino == sc->store_ino) {
+		problem(sc,
+			"%s/%s is the store itself: STORE must not be inside SRC; choose a STORE "
+			"outside %s",
+			sc->src, e->rel, sc->src);
+		return STORE_WALK_SKIP;
 	}
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
-	return err;
+	switch (e->type) {
+	case STORE_WALK_DIR:
+		return scan_add(sc, e->rel, e->st);
+	case STORE_WALK_FILE:
+		fd = src_open(e->dirfd, e->name, 0);
+		if (fd < 0) {
+			problem(sc,
+				"%s/%s cannot be opened for reading: %s; make it readable or move "
+				"it out of SRC, then run import again",
+				sc->src, e->rel, strerror(-fd));
+			return 0;
+		}
+		close(fd);
+		return scan_add(sc, e->rel, e->st);
+	default:
+		problem(sc,
+			"%s/%s is %s: faissfs stores only regular files and directories; %s, "
+			"then run import again",
+			sc->src, e->rel, kind_name(e->st->st_mode),
+			S_ISLNK(e->st->st_mode) ? "replace it with the file it points to or move "
+						  "it out of SRC"
+						: "move it out of SRC");
+		return 0;
+	}
 }
 
 /* Returns 1 if directory @fd is @dev/@ino or below it, 0 if not, -errno.  Walks up
@@ -815,7 +767,7 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	struct store_import_stats acc = {0};
 	unsigned nthreads = default_threads(opts);
 	struct stat sst;
-	int r, fd;
+	int r;
 	double t0 = store_now(), secs;
 
 	im.par = opts && opts->params ? opts->params : store_default_params(st);
@@ -842,12 +794,7 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	sc.store_ino = sst.st_ino;
 
 	/* pass 1: look at everything before writing anything */
-	fd = dup(im.srcfd);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = scan_dir(&sc, fd, "");
+	r = store_walk_dir(im.srcfd, scan_one, &sc);
 	if (r < 0)
 		goto out;
 	if (sc.problems) {

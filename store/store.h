@@ -115,6 +115,12 @@ typedef int (*store_walk_fn)(void *arg, const struct store_walk_entry *e);
  * leading or trailing "/"). */
 int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *arg);
 
+/* store_walk() over any directory tree: the one below the open directory @dirfd
+ * (borrowed), with paths relative to it.  Only "." and ".." are left out (@dirfd
+ * need not be a store: import walks its source with it).  Returns what store_walk()
+ * does, or -errno if @dirfd cannot be opened again for reading. */
+int store_walk_dir(int dirfd, store_walk_fn fn, void *arg);
+
 /* --- FAISS header ------------------------------------------------------------- */
 
 struct store_faiss_info {

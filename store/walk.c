@@ -1,12 +1,13 @@
-/* walk.c - visit every entry of a store's tree (store_walk()).
+/* walk.c - visit every entry of a store's tree (store_walk()), or of any directory
+ * tree (store_walk_dir(): import's source).
  *
  * Depth first, names in strcmp order in each directory, a directory before its
  * entries.  Every directory is opened relative to its parent with O_NOFOLLOW, so
- * the walk never follows a symlink and cannot leave the store; "." and ".." and
- * the names the store reserves at its root (.faissfs) are never shown.  What to do
- * with an entry, and with one that cannot be examined, opened or listed, is the
- * callback's choice: the walk itself logs nothing.  One fd per level and one
- * directory's names in memory per level.
+ * the walk never follows a symlink and cannot leave the tree; "." and ".." are
+ * never shown, nor, by store_walk(), the names the store reserves at its root
+ * (.faissfs).  What to do with an entry, and with one that cannot be examined,
+ * opened or listed, is the callback's choice: the walk itself logs nothing.  One
+ * fd per level and one directory's names in memory per level.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -199,4 +200,14 @@ int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *
 	dname = strrchr(rel, '/');
 	dname = dname ? dname + 1 : rel;
 	return walk_dir(&w, fd, rel, dname, 0, !*rel);
+}
+
+int store_walk_dir(int dirfd, store_walk_fn fn, void *arg)
+{
+	struct walk w = {.fn = fn, .arg = arg};
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return walk_dir(&w, fd, "", "", 0, false);
 }

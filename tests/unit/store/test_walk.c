@@ -1,8 +1,8 @@
 /* test_walk.c - store_walk(): sorted pre-order with depths, .faissfs skipped only
  * at the root, symlinks and FIFOs shown but never followed, STORE_WALK_SKIP, a
- * callback error stops the walk, entries gone during the walk (ERR_OPEN, ERR_STAT),
- * and a start directory below the root (refused through a symlink or with "." and
- * ".." components). */
+ * callback error stops the walk, store_walk_dir() on any directory, entries gone
+ * during the walk (ERR_OPEN, ERR_STAT), and a start directory below the root
+ * (refused through a symlink or with "." and ".." components). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,6 +148,18 @@ static void test_start_below_root(void **state)
 	assert_string_equal(s.text, "F a/b/y 0;");
 }
 
+/* store_walk_dir() shows what store_walk() skips at the root. */
+static void test_any_dir(void **state)
+{
+	struct seen s = {.skip = ".faissfs"};
+
+	(void)state;
+	assert_int_equal(store_walk_dir(store_root_fd(st), record, &s), 0);
+	assert_string_equal(s.text, "D .faissfs 0;D a 0;F a/.faissfs 1;D a/b 1;F a/b/y 2;"
+				    "F a/x 1;F c 0;O d 0;O p 0;");
+	assert_int_equal(store_walk_dir(-1, record, &s), -EBADF);
+}
+
 /* Removes q/ and r when the walk shows q: the walk then cannot open q (ERR_OPEN)
  * nor examine r (ERR_STAT), and goes on. */
 static int remove_on_q(void *arg, const struct store_walk_entry *e)
@@ -178,9 +190,8 @@ static void test_gone_during_walk(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole_tree),
-		cmocka_unit_test(test_skip_and_stop),
-		cmocka_unit_test(test_start_below_root),
+		cmocka_unit_test(test_whole_tree),	 cmocka_unit_test(test_skip_and_stop),
+		cmocka_unit_test(test_start_below_root), cmocka_unit_test(test_any_dir),
 		cmocka_unit_test(test_gone_during_walk),
 	};
 
