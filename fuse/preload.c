@@ -187,6 +187,10 @@ static void pre_load(struct mnt_pre *p)
 	pthread_mutex_unlock(&p->lock);
 	if (n >= 0)
 		log_debug("access counts: %zd index files from .faissfs/access", n);
+	if (!p->fs->rw)
+		log_msg(p->n ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+			"read-only mount: its access counts are kept in memory, not saved to "
+			".faissfs/access (mount writable to record them for -o preload)");
 	store_access_free(recs, n > 0 ? (size_t)n : 0);
 }
 

@@ -102,7 +102,8 @@ ok "first reads of b and c: $((h1 - h0)) hits, 0 misses; a (not preloaded) misse
 opens d 4
 unmount "$mnt" "$FG_PID"
 [ "$(sha256sum <"$acc")" = "$before" ] || fail "a read-only mount changed $acc"
-ok "the read-only mount left the access file as it was"
+grep -q 'access counts are kept in memory' "$T/pre.log" || fail "the read-only mount did not say so"
+ok "the read-only mount left the access file as it was, and said so"
 
 say "preload larger than the cache: -o preload=4,cache_size=1M stops at half of it"
 mount_fg "$store" "$mnt" "$T/full.log" -o ro,preload=4,cache_size=1M,readahead=0
