@@ -35,7 +35,7 @@
 #define FMT_META_DIR	    ".faissfs"
 #define FMT_SUPERBLOCK_NAME "superblock"
 #define FMT_TMP_DIR	    "tmp"
-#define FMT_ACCESS_NAME	    "access" /* access counts, advisory text (FORMAT.md 7) */
+#define FMT_ACCESS_NAME	    "access"   /* access counts, advisory text (FORMAT.md 7) */
 #define FMT_SB_MAGIC	    "FFSSTORE" /* 8 bytes, no NUL on disk */
 
 struct fmt_superblock {
