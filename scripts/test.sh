@@ -34,11 +34,11 @@ ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 
 echo "== concurrent code under TSan"
 # The unit tests of everything that runs on several threads: the cache (all of
-# cache/), store_verify(), the metrics' lock-free counters, and read-ahead.
+# cache/), store_verify(), the metrics' lock-free counters, read-ahead and compaction.
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFAISSFS_WERROR=ON -DFAISSFS_WITH_FAISS=OFF \
 	-DFAISSFS_SANITIZE=thread >/dev/null
 tsan_tests="$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: \(unit\/.*\)$/\1/p')
-unit/store/test_verify unit/util/test_metrics unit/fuse/test_readahead"
+unit/store/test_verify unit/util/test_metrics unit/fuse/test_readahead unit/fuse/test_compact"
 tsan_targets=$(echo "$tsan_tests" | tr / _)
 tsan_regex=$(echo $tsan_tests | sed 's/ /|/g')
 cmake --build build-tsan -j"$jobs" --target $tsan_targets
