@@ -9,8 +9,9 @@
  * object over it (store_publish_tmp: fsync of the object and of the directory).
  * Anything else discards the object and retries later.  A crash at any point
  * leaves the plain file or the object, both with the same bytes; a half-written
- * object left in tmp/ (obj.*) is removed by `faissfs verify --repair`.  Readers
- * that have the plain file open keep reading it (they hold its fd).
+ * object left in tmp/ (obj.*) is removed by the next mount's scan (below) or by
+ * `faissfs verify --repair`.  Readers that have the plain file open keep reading
+ * it (they hold its fd).
  *
  * One file on every core: the worker that compacts a file goes through it in
  * batches of CMP_BATCH_PER_THREAD chunks per worker and posts each batch; every
@@ -24,11 +25,12 @@
  * so that compacting the new version copies the chunks both share.  The name is
  * found again after a restart.  It is removed once its path was compacted (or
  * found an object, or gone), when the path is unlinked through the mount, and by
- * the scan of a mount when older than CMP_PREV_MAX_AGE_S; that scan also removes
+ * the scan of a mount when older than CMP_PREV_MAX_AGE_S.  That scan also removes
  * the unpack.<pid>.<n> files (write.c) of a daemon that is gone (the store lock
- * says no other daemon runs).  The two prefixes and that lock (.faissfs/lock with
- * the daemon's PID) are what tells `faissfs verify --repair` which files of tmp/ a
- * live daemon still uses.
+ * says no other daemon runs) and the obj.* of an object writer killed half-way
+ * (its PID gone, unchanged for a minute).  The prefixes and the store lock
+ * (.faissfs/lock with the daemon's PID) are what tells `faissfs verify --repair`
+ * which files of tmp/ a live daemon still uses.
  *
  * Locks: c->lock protects the queue, the batches, the counters and the stop flag
  * (leaf; no I/O under it).  The gate is taken only by compact_file() and the
@@ -41,6 +43,7 @@
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,8 +380,20 @@ void mnt_cmp_forget_prev(struct mnt_cmp *c, const char *relpath)
 	store_discard_tmp(c->st, name);
 }
 
-/* Removes from tmp/ the previous versions unused for CMP_PREV_MAX_AGE_S and the
- * unpack files of another process (the store lock we hold says it is gone). */
+/* True for tmp/obj.<pid>.* of a process that is gone, unchanged for a minute:
+ * an object writer killed half-way (a live import's file is recent). */
+static bool dead_writer(const char *name, const struct stat *st, time_t now)
+{
+	char *end;
+	long pid = strtol(name + 4, &end, 10);
+
+	return *end == '.' && pid > 0 && pid != (long)getpid() && now - st->st_mtim.tv_sec > 60 &&
+	       kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Removes from tmp/ the previous versions unused for CMP_PREV_MAX_AGE_S, the
+ * unpack files of another process (the store lock we hold says it is gone) and
+ * the objects of a dead writer (dead_writer()). */
 static void sweep_tmp(struct mnt_cmp *c)
 {
 	struct timespec now;
@@ -402,6 +417,12 @@ static void sweep_tmp(struct mnt_cmp *c)
 		bool old;
 
 		if (!strncmp(de->d_name, "unpack.", 7) && strncmp(de->d_name, own, strlen(own))) {
+			removed += unlinkat(fd, de->d_name, 0) == 0;
+			continue;
+		}
+		if (!strncmp(de->d_name, "obj.", 4) &&
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    dead_writer(de->d_name, &st, now.tv_sec)) {
 			removed += unlinkat(fd, de->d_name, 0) == 0;
 			continue;
 		}

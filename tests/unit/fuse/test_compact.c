@@ -5,7 +5,8 @@
  * in order whoever encoded them); many files at once on 2 workers; a previous
  * version kept as tmp/prev.<xxh3 of the path> (as a restarted daemon finds it)
  * lends its unchanged chunks and is removed after; the scan removes another
- * process's unpack files and keeps fresh previous versions.  Run under TSan by
+ * process's unpack files and a dead writer's old objects, and keeps fresh
+ * previous versions.  Run under TSan by
  * scripts/test.sh.
  */
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -98,6 +100,20 @@ static bool tmp_has(struct fx *fx, const char *name)
 	struct stat st;
 
 	return fstatat(store_tmp_fd(fx->st), name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Creates tmp/@name, last modified @age seconds ago. */
+static void tmp_file(struct fx *fx, const char *name, time_t age)
+{
+	struct timespec ts[2];
+	int fd = openat(store_tmp_fd(fx->st), name, O_WRONLY | O_CREAT, 0600);
+
+	assert_true(fd >= 0);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
 }
 
 static int setup(void **state)
@@ -211,18 +227,19 @@ static void test_sweep(void **state)
 	struct fx *fx = *state;
 	uint8_t *data = pattern(FILE_LEN, 9);
 	struct mnt_cmp_stats s;
-	char pname[32], own[64];
-	int fd;
+	char pname[32], own[64], ownobj[64];
 
 	/* An unpack file of a daemon that is gone, one of ours, a fresh prev of a path
-	 * that does not exist (kept: it is young). */
-	fd = openat(store_tmp_fd(fx->st), "unpack.999999999.3", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	 * that does not exist (kept: it is young); objects of a dead writer (PID
+	 * 999999999 is above any pid_max), old (removed) and recent (kept), and an old
+	 * one of ours (kept). */
+	tmp_file(fx, "unpack.999999999.3", 0);
 	snprintf(own, sizeof(own), "unpack.%d.1", (int)getpid());
-	fd = openat(store_tmp_fd(fx->st), own, O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	tmp_file(fx, own, 0);
+	tmp_file(fx, "obj.999999999.1.abc", 120);
+	tmp_file(fx, "obj.999999999.2.abc", 0);
+	snprintf(ownobj, sizeof(ownobj), "obj.%d.1.abc", (int)getpid());
+	tmp_file(fx, ownobj, 120);
 	write_file(fx, "f", data, FILE_LEN);
 	compact(fx, 1, &s); /* makes f an object */
 	prev_name("gone", pname, sizeof(pname));
@@ -230,6 +247,9 @@ static void test_sweep(void **state)
 	compact(fx, 2, &s);
 	assert_false(tmp_has(fx, "unpack.999999999.3"));
 	assert_true(tmp_has(fx, own));
+	assert_false(tmp_has(fx, "obj.999999999.1.abc"));
+	assert_true(tmp_has(fx, "obj.999999999.2.abc"));
+	assert_true(tmp_has(fx, ownobj));
 	assert_true(tmp_has(fx, pname));
 	/* A path found to be an object already drops its prev. */
 	prev_name("f", pname, sizeof(pname));
