@@ -16,9 +16,10 @@
  * One file on every core: the worker that compacts a file goes through it in
  * batches of CMP_BATCH_PER_THREAD chunks per worker and posts each batch; every
  * idle worker takes chunks of it (reads each, then encodes it or copies the
- * previous version's frame), and the owner appends them in order once the batch
- * is done.  The read-back check runs the same way.  Memory: three buffers of one
- * batch per file being compacted (6 MiB with 2 workers and 256 KiB chunks).
+ * previous version's frame).  The owner appends a finished batch in order while
+ * the others already work on the next one.  The read-back check runs the same
+ * way.  Memory: five buffers of one batch per file being compacted (10 MiB with
+ * 2 workers and 256 KiB chunks).
  *
  * Previous versions: an object about to be replaced through the mount is kept as
  * a hard link tmp/prev.<XXH3-64 of its path, 16 hex digits> (mnt_cmp_keep_prev),
@@ -72,16 +73,20 @@ struct cmp_job {
 
 struct cmp_file;
 
-/* Chunks 0..n-1 of a batch of one file, run by its owner and by idle workers:
- * fn(f, worker, i) for each i.  Posted in c->batches while chunks are left. */
+/* A batch of chunks of one file, run by its owner and by idle workers: fn(b,
+ * worker, i) for i in 0..n-1.  Posted in c->batches while chunks are left. */
 struct cmp_batch {
-	struct cmp_batch *next;					    /* protected by c->lock */
-	int (*fn)(struct cmp_file *f, unsigned worker, unsigned i); /* immutable */
-	struct cmp_file *f;					    /* immutable */
-	unsigned n;						    /* immutable */
-	unsigned next_i, done;					    /* protected by c->lock */
-	int err;	/* protected by c->lock: the error of the lowest chunk */
-	unsigned err_i; /* protected by c->lock */
+	struct cmp_batch *next;					     /* protected by c->lock */
+	int (*fn)(struct cmp_batch *b, unsigned worker, unsigned i); /* immutable */
+	struct cmp_file *f;					     /* immutable */
+	unsigned slot;	       /* immutable: which buffers of f */
+	uint64_t first;	       /* immutable: index of its first chunk */
+	size_t blen;	       /* immutable: logical bytes */
+	unsigned n;	       /* immutable: chunks */
+	bool posted;	       /* immutable: in c->batches (else run by the owner alone) */
+	unsigned next_i, done; /* protected by c->lock */
+	int err;	       /* protected by c->lock: the error of the lowest chunk */
+	unsigned err_i;	       /* protected by c->lock */
 };
 
 struct cmp_worker {
@@ -474,9 +479,9 @@ struct cmp_file {
 	uint32_t cs;			 /* chunk size */
 	int level;			 /* zstd level */
 	unsigned nbatch;		 /* chunks per batch */
-	uint8_t *buf, *back;		 /* nbatch * cs each */
-	struct store_chunk *out;	 /* nbatch */
-	bool *reused;			 /* nbatch: out[i] copied from prev */
+	uint8_t *buf[2], *back;		 /* nbatch * cs each: two batches, one read back */
+	struct store_chunk *out[2];	 /* nbatch each */
+	bool *reused[2];		 /* nbatch each: out[][i] copied from prev */
 	struct store_cctx **cc;		 /* nthreads */
 	struct store_dctx **dc;		 /* nthreads */
 	const struct store_object *prev; /* the previous version, or NULL */
@@ -484,64 +489,65 @@ struct cmp_file {
 	const struct store_object *so;	 /* read back: the new object */
 	int fd;				 /* the plain file, read by every worker */
 	uint64_t size;			 /* its size */
-	/* the current batch */
-	uint64_t first; /* chunk index of buf[0] */
-	size_t blen;	/* logical bytes in buf */
 };
 
-static size_t file_chunk_len(const struct cmp_file *f, unsigned i)
+static size_t batch_chunk_len(const struct cmp_batch *b, unsigned i)
 {
-	size_t left = f->blen - (size_t)i * f->cs;
+	size_t left = b->blen - (size_t)i * b->f->cs;
 
-	return left < f->cs ? left : f->cs;
+	return left < b->f->cs ? left : b->f->cs;
 }
 
 /* Chunk @i of the batch into out[i]: the previous version's frame when it holds
  * the same bytes (same length and hash), else encoded. */
-static int encode_one(struct cmp_file *f, unsigned worker, unsigned i)
+static int encode_one(struct cmp_batch *b, unsigned worker, unsigned i)
 {
-	uint8_t *in = f->buf + (size_t)i * f->cs;
-	uint64_t idx = f->first + i;
-	size_t len = file_chunk_len(f, i);
+	struct cmp_file *f = b->f;
+	uint8_t *in = f->buf[b->slot] + (size_t)i * f->cs;
+	struct store_chunk *out = &f->out[b->slot][i];
+	uint64_t idx = b->first + i;
+	size_t len = batch_chunk_len(b, i);
 	int rc = read_full(f->fd, in, len, idx * f->cs);
 
 	if (rc < 0)
 		return rc;
 	if (idx < f->nprev && store_object_chunk_len(f->prev, idx) == len &&
 	    store_object_chunk_hash(f->prev, idx) == XXH3_64bits(in, len) &&
-	    store_object_chunk_copy(f->prev, idx, &f->out[i]) == 0) {
-		f->reused[i] = true;
+	    store_object_chunk_copy(f->prev, idx, out) == 0) {
+		f->reused[b->slot][i] = true;
 		return 0;
 	}
-	f->reused[i] = false;
+	f->reused[b->slot][i] = false;
 	if (!f->cc[worker]) {
 		f->cc[worker] = store_cctx_new();
 		if (!f->cc[worker])
 			return -ENOMEM;
 	}
-	return store_chunk_encode(f->cc[worker], in, len, f->level, &f->out[i]);
+	return store_chunk_encode(f->cc[worker], in, len, f->level, out);
 }
 
-/* Chunk @i of the new object read back and compared with the batch: -EAGAIN if
+/* Chunk @i of the new object read back and compared with the file: -EAGAIN if
  * it differs (the file changed meanwhile). */
-static int check_one(struct cmp_file *f, unsigned worker, unsigned i)
+static int check_one(struct cmp_batch *b, unsigned worker, unsigned i)
 {
-	size_t off = (size_t)i * f->cs, len = file_chunk_len(f, i);
-	int rc = read_full(f->fd, f->buf + off, len, (f->first + i) * f->cs);
+	struct cmp_file *f = b->f;
+	size_t off = (size_t)i * f->cs, len = batch_chunk_len(b, i);
+	uint8_t *in = f->buf[b->slot] + off;
+	int rc = read_full(f->fd, in, len, (b->first + i) * f->cs);
 
 	if (rc < 0)
 		return rc;
-	if (store_object_chunk_len(f->so, f->first + i) != len)
+	if (store_object_chunk_len(f->so, b->first + i) != len)
 		return -EAGAIN;
 	if (!f->dc[worker]) {
 		f->dc[worker] = store_dctx_new();
 		if (!f->dc[worker])
 			return -ENOMEM;
 	}
-	rc = store_object_read_chunk(f->so, f->first + i, f->dc[worker], f->back + off);
+	rc = store_object_read_chunk(f->so, b->first + i, f->dc[worker], f->back + off);
 	if (rc < 0)
 		return rc;
-	return memcmp(f->back + off, f->buf + off, len) ? -EAGAIN : 0;
+	return memcmp(f->back + off, in, len) ? -EAGAIN : 0;
 }
 
 /* Runs chunk b->next_i of the posted batch @b.  Called and returns with c->lock
@@ -559,7 +565,7 @@ static void batch_step(struct mnt_cmp *c, struct cmp_batch *b, unsigned worker)
 		*pp = b->next;
 	}
 	pthread_mutex_unlock(&c->lock);
-	rc = b->fn(b->f, worker, i);
+	rc = b->fn(b, worker, i);
 	pthread_mutex_lock(&c->lock);
 	if (rc < 0 && (!b->err || i < b->err_i)) {
 		b->err = rc;
@@ -569,34 +575,53 @@ static void batch_step(struct mnt_cmp *c, struct cmp_batch *b, unsigned worker)
 		pthread_cond_broadcast(&c->batch_done);
 }
 
-/* Runs @fn on chunks 0..n-1 of the current batch of @f, on the calling worker and
- * on any idle one.  Returns 0 or the error of the lowest failing chunk. */
-static int batch_run(struct cmp_file *f, unsigned worker, unsigned n,
-		     int (*fn)(struct cmp_file *f, unsigned worker, unsigned i))
+/* Makes @b the batch of @f at @off in buffer @slot, to run @fn on each of its
+ * chunks, and posts it for the idle workers.  Returns false past the end. */
+static bool batch_post(struct cmp_batch *b, struct cmp_file *f, unsigned slot, uint64_t off,
+		       int (*fn)(struct cmp_batch *b, unsigned worker, unsigned i))
 {
 	struct mnt_cmp *c = f->c;
-	struct cmp_batch b = {.fn = fn, .f = f, .n = n};
+	uint64_t want = (uint64_t)f->nbatch * f->cs;
 
-	if (n == 1 || c->nthreads == 1)
-		goto alone;
-	pthread_mutex_lock(&c->lock);
-	b.next = c->batches;
-	c->batches = &b;
-	pthread_cond_broadcast(&c->cond);
-	while (b.next_i < b.n)
-		batch_step(c, &b, worker);
-	while (b.done < b.n)
-		pthread_cond_wait(&c->batch_done, &c->lock);
-	pthread_mutex_unlock(&c->lock);
-	return b.err;
-alone:
-	for (unsigned i = 0; i < n; i++) {
-		int rc = fn(f, worker, i);
-
-		if (rc < 0)
-			return rc;
+	if (off >= f->size)
+		return false;
+	*b = (struct cmp_batch){.fn = fn, .f = f, .slot = slot, .first = off / f->cs};
+	b->blen = (size_t)(f->size - off < want ? f->size - off : want);
+	b->n = (unsigned)((b->blen + f->cs - 1) / f->cs);
+	if (b->n > 1 && c->nthreads > 1) {
+		pthread_mutex_lock(&c->lock);
+		b->next = c->batches;
+		c->batches = b;
+		b->posted = true;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
 	}
-	return 0;
+	return true;
+}
+
+/* Works on the batch @b with the other workers until all its chunks are done.
+ * Returns 0 or the error of the lowest failing chunk. */
+static int batch_wait(struct cmp_batch *b, unsigned worker)
+{
+	struct mnt_cmp *c = b->f->c;
+	int rc;
+
+	if (!b->posted) {
+		for (unsigned i = 0; i < b->n; i++) {
+			rc = b->fn(b, worker, i);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	while (b->next_i < b->n)
+		batch_step(c, b, worker);
+	while (b->done < b->n)
+		pthread_cond_wait(&c->batch_done, &c->lock);
+	rc = b->err;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }
 
 static void file_release(struct cmp_file *f)
@@ -605,45 +630,91 @@ static void file_release(struct cmp_file *f)
 		store_cctx_free(f->cc[i]);
 		store_dctx_free(f->dc[i]);
 	}
-	for (unsigned i = 0; f->out && i < f->nbatch; i++)
-		store_chunk_release(&f->out[i]);
+	for (unsigned s = 0; s < 2; s++) {
+		for (unsigned i = 0; f->out[s] && i < f->nbatch; i++)
+			store_chunk_release(&f->out[s][i]);
+		free(f->out[s]);
+		free(f->reused[s]);
+		free(f->buf[s]);
+	}
 	free(f->cc);
 	free(f->dc);
-	free(f->out);
-	free(f->reused);
-	free(f->buf);
 	free(f->back);
 }
 
 static int file_init(struct cmp_file *f, struct mnt_cmp *c, uint32_t cs)
 {
+	bool ok = true;
+
 	memset(f, 0, sizeof(*f));
 	f->c = c;
 	f->cs = cs;
 	f->nbatch = CMP_BATCH_PER_THREAD * c->nthreads;
 	while (f->nbatch > 1 && (size_t)f->nbatch * cs > CMP_BATCH_MAX_BYTES)
 		f->nbatch--;
-	f->buf = malloc((size_t)f->nbatch * cs);
+	for (unsigned s = 0; s < 2; s++) {
+		f->buf[s] = malloc((size_t)f->nbatch * cs);
+		f->out[s] = calloc(f->nbatch, sizeof(*f->out[s]));
+		f->reused[s] = calloc(f->nbatch, sizeof(*f->reused[s]));
+		ok = ok && f->buf[s] && f->out[s] && f->reused[s];
+	}
 	f->back = malloc((size_t)f->nbatch * cs);
-	f->out = calloc(f->nbatch, sizeof(*f->out));
-	f->reused = calloc(f->nbatch, sizeof(*f->reused));
 	f->cc = calloc(c->nthreads, sizeof(*f->cc));
 	f->dc = calloc(c->nthreads, sizeof(*f->dc));
-	if (!f->buf || !f->back || !f->out || !f->reused || !f->cc || !f->dc) {
+	if (!ok || !f->back || !f->cc || !f->dc) {
 		file_release(f);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Makes the batch at @off of the file the current one; returns its chunks. */
-static unsigned file_next_batch(struct cmp_file *f, uint64_t off)
+/* Encodes the whole file into @w: while the owner appends one batch, the other
+ * workers already encode the next.  Adds the chunks copied and encoded. */
+static int encode_file(struct cmp_file *f, unsigned worker, struct store_writer *w,
+		       uint64_t *reused, uint64_t *encoded)
 {
-	uint64_t want = (uint64_t)f->nbatch * f->cs;
+	struct cmp_batch b[2];
+	unsigned k = 0;
+	bool more;
+	int rc;
 
-	f->blen = (size_t)(f->size - off < want ? f->size - off : want);
-	f->first = off / f->cs;
-	return (unsigned)((f->blen + f->cs - 1) / f->cs);
+	if (!batch_post(&b[0], f, 0, 0, encode_one))
+		return 0;
+	for (;;) {
+		rc = batch_wait(&b[k], worker);
+		if (rc < 0)
+			return rc;
+		if (b[k].first == 0)
+			store_writer_set_head(w, f->buf[k], b[k].blen < 64 ? b[k].blen : 64);
+		more = batch_post(&b[!k], f, !k, (b[k].first + b[k].n) * f->cs, encode_one);
+		for (unsigned i = 0; rc == 0 && i < b[k].n; i++) {
+			rc = store_writer_append_chunk(w, &f->out[k][i]);
+			*reused += f->reused[k][i];
+			*encoded += !f->reused[k][i];
+		}
+		if (rc == 0 && __atomic_load_n(&f->c->stop, __ATOMIC_RELAXED))
+			rc = -ECANCELED;
+		if (rc < 0) {
+			if (more)
+				batch_wait(&b[!k], worker); /* the others still use it */
+			return rc;
+		}
+		if (!more)
+			return 0;
+		k = !k;
+	}
+}
+
+/* Reads the temp object back and compares it with the file, batch by batch. */
+static int check_file(struct cmp_file *f, unsigned worker)
+{
+	struct cmp_batch b;
+	int rc = 0;
+
+	for (uint64_t off = 0; rc == 0 && batch_post(&b, f, 0, off, check_one);
+	     off += (uint64_t)b.n * f->cs)
+		rc = batch_wait(&b, worker);
+	return rc;
 }
 
 static double secs_since(const struct timespec *t0)
@@ -663,7 +734,7 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 {
 	struct store_params params = *store_default_params(c->st);
 	int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-	uint64_t size = (uint64_t)st->st_size, reused = 0, encoded = 0, off;
+	uint64_t size = (uint64_t)st->st_size, reused = 0, encoded = 0;
 	struct store_writer *w = NULL;
 	struct store_object *so = NULL, *prev = NULL;
 	struct cmp_file f;
@@ -671,7 +742,6 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 	struct stat after;
 	char *name = NULL, pname[32];
 	double secs;
-	unsigned n;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -692,23 +762,9 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 	rc = store_writer_new(c->st, &params, &w);
 	if (rc < 0)
 		goto out;
-	for (off = 0; off < size; off += f.blen) {
-		n = file_next_batch(&f, off);
-		rc = batch_run(&f, worker, n, encode_one);
-		if (rc == 0 && off == 0)
-			store_writer_set_head(w, f.buf, f.blen < 64 ? f.blen : 64);
-		for (unsigned i = 0; rc == 0 && i < n; i++) {
-			rc = store_writer_append_chunk(w, &f.out[i]);
-			reused += f.reused[i];
-			encoded += !f.reused[i];
-		}
-		if (rc < 0)
-			goto out;
-		if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
-			rc = -ECANCELED;
-			goto out;
-		}
-	}
+	rc = encode_file(&f, worker, w, &reused, &encoded);
+	if (rc < 0)
+		goto out;
 	if (fstat(fd, &after) < 0) {
 		rc = -errno;
 		goto out;
@@ -726,10 +782,8 @@ static int compress_file(struct mnt_cmp *c, unsigned worker, int fd, const struc
 	if (rc == 0 && store_object_info(so)->size != size)
 		rc = -EAGAIN;
 	f.so = so;
-	for (off = 0; rc == 0 && off < size; off += f.blen) {
-		n = file_next_batch(&f, off);
-		rc = batch_run(&f, worker, n, check_one);
-	}
+	if (rc == 0)
+		rc = check_file(&f, worker);
 	if (rc < 0) {
 		store_discard_tmp(c->st, name);
 		goto out;
