@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_stress_read.sh - many concurrent readers on one mount for a bounded time.
+# test_stress_read.sh - many concurrent readers and writers on one mount for a
+# bounded time.
 #
 # Over several FAISS indices and large mixed files, in a store with small chunks
 # and a mount with a small cache (so chunks are evicted and read again):
@@ -7,7 +8,13 @@
 #   random readers       random_reads: pread and mmap at random offsets, pages dropped
 #   FAISS searchers      /usr/bin/python3 check_faiss.py: read_index (plain and mmap)
 #                        and search, ids and distances equal to the originals
-# Every byte read is compared with the source.  The daemon's resident memory
+#   writers              on the same (-o rw) mount, files of their own: saved in
+#                        place or to a temp name renamed over the old one, patched in
+#                        place (an object is unpacked), deleted; each read back whole
+#                        after it is written, and older ones again (the compactor
+#                        turns them into objects meanwhile)
+# Every byte read is compared with the source (readers) or with what was written
+# (writers; and once more after a remount).  The daemon's resident memory
 # (VmRSS) must stay within its cache budget plus a constant, and a watchdog fails
 # the test if no reader makes progress for a while (a deadlock or a hang).
 #
@@ -38,7 +45,7 @@ nfiles=$(find "$src" -type f | wc -l)
 total_mb=$(($(du -sb "$src" | cut -f1) >> 20))
 ok "$nfiles files, $total_mb MiB, chunk size 16K"
 
-mount_fg "$store" "$mnt" "$T/daemon.log" -o cache_size=${cache_mb}M
+mount_fg "$store" "$mnt" "$T/daemon.log" -o rw,cache_size=${cache_mb}M,log_level=debug
 dpid=$FG_PID
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$dpid/status"; }
 base_kb=$(rss_kb)
@@ -88,8 +95,66 @@ faiss_searcher() { # NAME: load every index (plain and mmap) and compare searche
 	done
 }
 
-say "$secs s of readers: 4 sequential, 3 random (pread + mmap), 2 FAISS searchers"
+writer() { # NAME SEED: write, replace, patch and delete files below w/NAME, check them
+	"$PYTHON" - "$mnt/w/$1" "$stop" "$T/progress/$1" "$2" "$T/$1.state" >"$T/$1.out" 2>&1 <<'PY' ||
+import hashlib, json, os, random, sys
+d, stop, prog, seed, state = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+r = random.Random(seed)
+os.makedirs(d, exist_ok=True)
+want = {}  # name -> bytes
+def content():
+    out, size = bytearray(), r.randint(5000, 3000000)
+    while len(out) < size:  # random runs and zero runs: compressible in part
+        n = r.randint(1000, 200000)
+        out += r.randbytes(n) if r.random() < 0.6 else bytes(n)
+    return bytes(out[:size])
+def check(name):
+    with open(os.path.join(d, name), "rb") as f:
+        got = f.read()
+    if got != want[name]:
+        sys.exit(f"{name}: {len(got)} bytes read back differ from the {len(want[name])} written")
+while not os.path.exists(stop):
+    name = f"f{r.randrange(24)}"  # each left alone for seconds: compacted
+    p = os.path.join(d, name)
+    op = r.choices(["inplace", "rename", "patch", "delete"], [4, 4, 2, 1])[0]
+    if op == "patch" and name in want and len(want[name]) > 8192:
+        off = r.randrange(0, len(want[name]) - 4096)
+        new = r.randbytes(4096)
+        fd = os.open(p, os.O_RDWR)
+        os.pwrite(fd, new, off)
+        os.close(fd)
+        want[name] = want[name][:off] + new + want[name][off + 4096:]
+    elif op == "delete" and name in want:
+        os.unlink(p)
+        del want[name]
+    elif op in ("inplace", "rename"):
+        data = content()
+        target = p + ".tmp" if op == "rename" else p
+        with open(target, "wb") as f:
+            for i in range(0, len(data), 1 << 20):
+                f.write(data[i:i + (1 << 20)])
+        if op == "rename":
+            os.rename(target, p)
+        want[name] = data
+    if name in want:
+        check(name)
+    if want:
+        check(r.choice(sorted(want)))  # an older one, perhaps compacted since
+    with open(prog, "a") as f:
+        f.write("\n")
+with open(state, "w") as f:
+    json.dump({k: hashlib.sha256(v).hexdigest() for k, v in want.items()}, f)
+PY
+		failed "$1: $(tail -n 3 "$T/$1.out")"
+}
+
+say "$secs s of readers: 4 sequential, 3 random (pread + mmap), 2 FAISS searchers;" \
+	"2 writers"
 pids=()
+for i in 1 2; do
+	writer "write$i" "$i" &
+	pids+=($!)
+done
 for i in 1 2 3 4; do
 	seq_reader "seq$i" &
 	pids+=($!)
@@ -151,8 +216,25 @@ fi
 for f in "$T"/progress/*; do
 	printf '   %-7s %6d units\n' "$(basename "$f")" "$(wc -l <"$f")"
 done
-ok "$(progress) units of work, every byte equal to the source;" \
+ok "$(progress) units of work, every byte equal to the source or to what was written" \
+	"($(grep -c 'compacted ' "$T/daemon.log" || true) files compacted meanwhile);" \
 	"peak VmRSS $((peak_kb / 1024)) MiB (limit $((limit_kb / 1024)) MiB)"
 ! grep -E ' error ' "$T/daemon.log" || fail "the daemon logged errors"
 unmount "$mnt" "$dpid"
 ok "the daemon exited cleanly after the load"
+
+say "the writers' files after a remount"
+mount_fg "$store" "$mnt" "$T/daemon2.log" -o ro
+"$PYTHON" - "$mnt/w" "$T"/write*.state <<'PY' || fail "a writer's file changed after the remount"
+import hashlib, json, os, sys
+n = 0
+for state in sys.argv[2:]:
+    name = os.path.basename(state).split(".")[0]
+    for f, h in json.load(open(state)).items():
+        with open(os.path.join(sys.argv[1], name, f), "rb") as fh:
+            assert hashlib.sha256(fh.read()).hexdigest() == h, f"{name}/{f}"
+        n += 1
+print(f"   {n} files as last written")
+PY
+unmount "$mnt" "$FG_PID"
+ok "every writer's file intact"
