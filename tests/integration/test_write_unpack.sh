@@ -48,9 +48,9 @@ PY
 	unmount "$mnt" "$FG_PID"
 	cp "$store/a" "$T/a.want"
 	"$FAISSFS" compact "$store" >/dev/null || fail "faissfs compact"
-	mount_daemon "$store" "$mnt"
+	mount_fg "$store" "$mnt" "$T/d1.log"
 	cmp "$T/a.want" "$mnt/a" || fail "round $round: a changed by its compaction"
-	unmount "$mnt"
+	unmount "$mnt" "$FG_PID" # waits for the daemon: the next mount needs its lock
 done
 ls "$store/.faissfs/tmp" | grep -q '^unpack\.' && fail "unpack files left in tmp/"
 ok "10 rounds: both writers' bytes in the one file; no unpack file left"
