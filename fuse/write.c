@@ -387,6 +387,10 @@ again:
 		close(fd);
 		if (nfd == -EAGAIN && ++tries < UNPACK_TRIES)
 			goto again;
+		if (nfd == -EAGAIN)
+			log_warn("cannot open %s for writing: it was replaced %u times while its "
+				 "object was unpacked (EAGAIN; open it again)",
+				 n->name, tries);
 		if (nfd < 0)
 			return nfd;
 		fd = nfd; /* the gate is held again */
