@@ -61,7 +61,7 @@ grep -q "acme/idx/vectors.json$" <<<"$q" || fail "acme/idx/vectors.json not quar
 "$FAISSFS" verify "$store" >/dev/null 2>&1 || fail "the store is not clean after repair"
 ok "quarantined: $(tr '\n' ' ' <<<"$q")"
 
-say "--repair leaves alone the temp files of the daemon that has the store mounted"
+say "--repair under a live daemon: its temp files and the objects it serves stay"
 mkdir -p "$T/mnt"
 mount_fg "$store" "$T/mnt" "$T/rw.log" -o rw,compact=off
 tmp=$store/.faissfs/tmp
@@ -69,16 +69,27 @@ tmp=$store/.faissfs/tmp
 echo kept >"$tmp/prev.$FG_PID.7"
 echo dead >"$tmp/obj.4000000.1.0"
 touch -d '-10 min' "$tmp/prev.$FG_PID.7" "$tmp/obj.4000000.1.0"
-"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "verify --repair"; }
+# And a damaged object: reported, but not moved while the daemon may rewrite it.
+echo junk >>"$store/acme/idx/index.faiss"
+rc=0
+"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$T/out" >&2; fail "verify --repair of a damaged mounted store: exit $rc"; }
+[ -e "$store/acme/idx/index.faiss" ] || fail "--repair moved an object aside under a live daemon"
+grep -q "acme/idx/index.faiss: not moved aside: the store is in use by a faissfs daemon (PID $FG_PID" \
+	"$T/out" || fail "no message about the object left in place: $(cat "$T/out")"
 [ -e "$tmp/prev.$FG_PID.7" ] || fail "--repair removed a temp file of the live daemon"
 [ ! -e "$tmp/obj.4000000.1.0" ] || fail "--repair left a dead writer's temp file"
 grep -q "belong to the faissfs daemon (PID $FG_PID)" "$T/out" ||
 	fail "no message naming the daemon: $(cat "$T/out")"
 ok "$(grep 'belong to' "$T/out" | sed 's/.*warn: //')"
 unmount "$T/mnt" "$FG_PID"
-"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || fail "verify --repair after the unmount"
+rc=0
+"$FAISSFS" verify --repair "$store" >"$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "verify --repair after the unmount: exit $rc (expected 1: one problem)"
 [ -z "$(ls -A "$tmp")" ] || fail "left in tmp/ once unmounted: $(ls -A "$tmp")"
-ok "removed once the daemon is gone"
+[ ! -e "$store/acme/idx/index.faiss" ] || fail "the damaged object not moved aside once unmounted"
+"$FAISSFS" verify "$store" >/dev/null 2>&1 || fail "the store is not clean after repair"
+ok "removed and moved aside once the daemon is gone"
 
 say "not a store, bad usage"
 mkdir -p "$T/empty"
