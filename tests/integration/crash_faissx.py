@@ -3,11 +3,11 @@
   crash_faissx.py work MNT JOURNAL SEED WID STARTED STATE
       Does what a FAISSx server does, on the tenants of worker WID only, until an
       operation fails (the daemon was killed).  First it removes what the last
-      check found torn (an unfinished save, STATE), as a server would.  Then: saves indices with faiss.write_index
-      (in place, as FAISSx does, or to a temp name renamed over the old one), writes
-      metadata.json and vectors.json to a temp file renamed over the old one, patches
-      a few bytes of an index in place, sometimes fsyncs (file, then directory), and
-      deletes whole indices.  Before each operation it appends a "begin" record with
+      check found torn (an unfinished save, STATE), as a server would.  Then it
+      saves indices with faiss.write_index (in place, as FAISSx does, or to a temp
+      name renamed over the old one), writes metadata.json and vectors.json to a
+      temp file renamed over the old one, patches a few bytes of an index in place,
+      sometimes fsyncs (file, then directory), and deletes whole indices.  Before each operation it appends a "begin" record with
       the SHA-256 of the content it is about to write to JOURNAL (outside the mount,
       fsync'd), and a "done" record once the operation returned.  Touches STARTED
       once its first operation is done.
@@ -16,8 +16,9 @@
       After the kill and a remount: every file below the tenants is exactly the
       content of its last completed version, or (for the operation in flight at the
       kill) of the version being written; a file written in place by an interrupted
-      faiss.write_index may be anything (the application did not finish it) but must
-      be readable.  Every index.faiss that is one of its versions loads in FAISS.
+      faiss.write_index may be incomplete (the application did not finish it) but must
+      be readable, and be a prefix of the version being written (JOURNAL.inplace
+      holds it).  Every index.faiss that is one of its versions loads in FAISS.
       No other file is there.  STATE (JSON: "files": path -> sha256, "torn": paths)
       holds what the previous check found; it is rewritten with what this one
       found, and the journals are emptied.  Prints one line of figures.
@@ -128,6 +129,8 @@ def work(mnt, journal, seed, wid, started, state):
         os.makedirs(d, exist_ok=True)
         if op == "inplace":
             idx, data = index_bytes()
+            with open(journal + ".inplace", "wb") as f:
+                f.write(data)  # what an interrupted save may have written a part of
             i = j.begin("inplace", rel + "/index.faiss", data)
             faiss.write_index(idx, os.path.join(d, "index.faiss"))
             if synced:
@@ -202,7 +205,7 @@ def check(mnt, state_path, journals):
     # what the operation in flight at the kill may have left instead.
     want = dict(state)
     maybe = {}
-    anything = set()  # an interrupted in-place write: any bytes
+    anything = {}  # an interrupted in-place write: path -> a prefix of these bytes
     n_ops = n_synced = n_flight = 0
     stale = set(prev["torn"])  # torn at the last check, untouched since
     for jp in journals:
@@ -234,18 +237,23 @@ def check(mnt, state_path, journals):
             elif b["kind"] == "unlink":
                 maybe.setdefault(b["path"], set()).add(None)
             elif b["kind"] == "inplace":
-                anything.add(b["path"])
+                with open(jp + ".inplace", "rb") as f:
+                    anything[b["path"]] = f.read()
                 maybe.setdefault(b["path"], set()).add(b["hash"])
             elif b["kind"] != "pause":
                 maybe.setdefault(b["path"], set()).add(b["hash"])
     found = {}
+    prefix_ok = set()
     for root, _, files in os.walk(mnt):
         for fn in files:
             p = os.path.relpath(os.path.join(root, fn), mnt)
             if fn.endswith(".tmp"):
                 continue  # the temp file of an interrupted atomic save
             with open(os.path.join(root, fn), "rb") as fh:
-                found[p] = sha(fh.read())
+                data = fh.read()
+            found[p] = sha(data)
+            if p in anything and anything[p].startswith(data):
+                prefix_ok.add(p)
     bad = []
     torn = []
     loaded = 0
@@ -258,10 +266,12 @@ def check(mnt, state_path, journals):
                 assert idx.ntotal > 0, p
                 loaded += 1
             continue
-        if p in anything or (p in stale and got == want.get(p)):
+        if p in prefix_ok or (p in stale and got == want.get(p)):
             torn.append(p)  # an unfinished faiss.write_index; it was read above
             continue
-        why = "missing" if got is None else "unexpected" if p not in want else "wrong bytes"
+        why = ("missing" if got is None else
+               "not a prefix of the version being written" if p in anything else
+               "unexpected" if p not in want else "wrong bytes")
         bad.append(f"{p}: {why} (found {got and got[:12]}, expected one of "
                    f"{[h and h[:12] for h in ok]})")
     if bad:

@@ -13,8 +13,8 @@
 #    are expected after a kill: verify does not count them, they are counted here,
 #    and at the end `faissfs verify --repair` must remove them all;
 #  - a read-only remount, where every file must be its last completed version or,
-#    for the one operation in flight, the version being written (any bytes only for
-#    an interrupted in-place faiss.write_index), and every index.faiss loads in
+#    for the one operation in flight, the version being written (for an interrupted
+#    in-place faiss.write_index, a prefix of it), and every index.faiss loads in
 #    FAISS (crash_faissx.py check).
 # Rounds: FAISSFS_CRASH_ITERATIONS (default 10, about a minute; the stress run is 100).
 . "$(dirname "$0")/lib.sh"
