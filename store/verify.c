@@ -627,7 +627,7 @@ out:
 }
 
 /* The PID in a temp file's name ("<kind>.<pid>.<...>": obj. of the object
- * writer, unpack. and prev. of a -o rw daemon), or 0 if it has none. */
+ * writer, unpack. of a -o rw daemon), or 0 if it has none. */
 static pid_t tmp_owner(const char *name)
 {
 	const char *dot = strchr(name, '.');
@@ -652,8 +652,11 @@ static bool pid_alive(pid_t pid)
  * writes interrupted by a crash (a live writer keeps its file's mtime fresh).
  * The files of a running process are left alone, whatever their age: those of
  * the daemon holding the store's lock (@daemon > 0; all of them if its PID is
- * unknown, @daemon == 0; -1: no daemon), such as the previous versions a -o rw
- * daemon keeps for as long as it runs, and those of a running import. */
+ * unknown, @daemon == 0; -1: no daemon), that is its unpack.<pid>.* and obj.<pid>.*
+ * and every prev.* (the previous versions a -o rw daemon keeps for chunk reuse,
+ * named after their path), and those of a running import.  With no daemon a
+ * prev.* is a leftover like the others (a later mount would only have reused its
+ * chunks). */
 static void clean_tmp(struct verify *v, struct store_verify_stats *stats, pid_t daemon)
 {
 	int fd = -1;
@@ -679,7 +682,8 @@ static void clean_tmp(struct verify *v, struct store_verify_stats *stats, pid_t 
 		if (fstatat(dirfd(d), de->d_name, &stb, AT_SYMLINK_NOFOLLOW) ||
 		    S_ISDIR(stb.st_mode))
 			continue;
-		if (daemon == 0 || (daemon > 0 && tmp_owner(de->d_name) == daemon)) {
+		if (daemon == 0 || (daemon > 0 && (!strncmp(de->d_name, "prev.", 5) ||
+						   tmp_owner(de->d_name) == daemon))) {
 			kept++;
 			continue;
 		}

@@ -65,10 +65,12 @@ say "--repair under a live daemon: its temp files and the objects it serves stay
 mkdir -p "$T/mnt"
 mount_fg "$store" "$T/mnt" "$T/rw.log" -o rw,compact=off
 tmp=$store/.faissfs/tmp
-# A previous version the daemon keeps (old, but its own), and a dead writer's object.
-echo kept >"$tmp/prev.$FG_PID.7"
+# A previous version and an unpacked copy the daemon keeps (old, but its own), and
+# a dead writer's object.
+echo kept >"$tmp/prev.0123456789abcdef"
+echo kept >"$tmp/unpack.$FG_PID.7"
 echo dead >"$tmp/obj.4000000.1.0"
-touch -d '-10 min' "$tmp/prev.$FG_PID.7" "$tmp/obj.4000000.1.0"
+touch -d '-10 min' "$tmp/prev.0123456789abcdef" "$tmp/unpack.$FG_PID.7" "$tmp/obj.4000000.1.0"
 # And a damaged object: reported, but not moved while the daemon may rewrite it.
 echo junk >>"$store/acme/idx/index.faiss"
 rc=0
@@ -77,7 +79,8 @@ rc=0
 [ -e "$store/acme/idx/index.faiss" ] || fail "--repair moved an object aside under a live daemon"
 grep -q "acme/idx/index.faiss: not moved aside: the store is in use by a faissfs daemon (PID $FG_PID" \
 	"$T/out" || fail "no message about the object left in place: $(cat "$T/out")"
-[ -e "$tmp/prev.$FG_PID.7" ] || fail "--repair removed a temp file of the live daemon"
+[ -e "$tmp/prev.0123456789abcdef" ] && [ -e "$tmp/unpack.$FG_PID.7" ] ||
+	fail "--repair removed a temp file of the live daemon"
 [ ! -e "$tmp/obj.4000000.1.0" ] || fail "--repair left a dead writer's temp file"
 grep -q "belong to the faissfs daemon (PID $FG_PID)" "$T/out" ||
 	fail "no message naming the daemon: $(cat "$T/out")"
