@@ -97,10 +97,11 @@ for round in $(seq "$rounds"); do
 		cat "$T/verify.out" >&2
 		fail "round $round: faissfs verify found problems after the kill"
 	}
-	# New leftovers of this kill, by kind (obj: a compaction's temp object, unpack: a
-	# file opened for writing, prev: a replaced object kept for its chunks).
-	n=$(find "$store/.faissfs/tmp" -type f -newer "$T/round" | wc -l)
-	kinds=$(find "$store/.faissfs/tmp" -type f -newer "$T/round" -printf '%f\n' |
+	# New files in tmp/ at this kill, by kind (obj: a compaction's temp object, unpack:
+	# a file opened for writing, prev: a replaced object kept for its chunks, which
+	# the next daemon uses).
+	n=$(find "$store/.faissfs/tmp" -type f -cnewer "$T/round" | wc -l)
+	kinds=$(find "$store/.faissfs/tmp" -type f -cnewer "$T/round" -printf '%f\n' |
 		cut -d. -f1 | sort | uniq -c | awk '{ printf "%s %s ", $2, $1 }')
 	leftovers=$((leftovers + n))
 	mount_fg "$store" "$mnt" "$T/ro.log"
@@ -115,7 +116,7 @@ for round in $(seq "$rounds"); do
 done
 ok "$rounds kills survived in $((SECONDS - start)) s: no torn or lost file, verify clean" \
 	"($incmp kills during a compaction, $compacted files compacted meanwhile, $leftovers" \
-	"temp files left by the kills)"
+	"files in tmp/ at the kills)"
 
 say "verify --repair removes the leftovers of the kills"
 # They count as leftovers once nobody wrote to them for a minute.
