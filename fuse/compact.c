@@ -259,47 +259,24 @@ static int open_parent(struct mnt_cmp *c, const char *path, const char **base)
 	return fd;
 }
 
-/* Queues every entry of the directory @path. */
+/* store_walk() callback: queues each file and directory of the directory walked
+ * (not deeper: a directory's job walks it in turn); special files are skipped. */
+static int walk_entry(void *arg, const struct store_walk_entry *e)
+{
+	struct mnt_cmp *c = arg;
+
+	if (e->type != STORE_WALK_FILE && e->type != STORE_WALK_DIR)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	queue_locked(c, e->rel, now_ms(), 0, 0, 0);
+	pthread_mutex_unlock(&c->lock);
+	return e->type == STORE_WALK_DIR ? STORE_WALK_SKIP : 0;
+}
+
+/* Queues every entry of the directory @path ("" for the root). */
 static int walk_dir(struct mnt_cmp *c, const char *path)
 {
-	const char *base = NULL;
-	struct dirent *de;
-	char child[PATH_MAX];
-	DIR *d;
-	int dfd, fd;
-
-	if (*path) {
-		dfd = open_parent(c, path, &base);
-		if (dfd < 0)
-			return dfd;
-		fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
-	} else {
-		fd = openat(store_root_fd(c->st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!*path && store_name_reserved(de->d_name))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		if (snprintf(child, sizeof(child), "%s%s%s", path, *path ? "/" : "", de->d_name) >=
-		    (int)sizeof(child))
-			continue;
-		pthread_mutex_lock(&c->lock);
-		queue_locked(c, child, now_ms(), 0, 0, 0);
-		pthread_mutex_unlock(&c->lock);
-	}
-	closedir(d);
-	return 0;
+	return store_walk(c->st, path, walk_entry, c);
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)

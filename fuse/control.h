@@ -25,8 +25,6 @@ struct store_object_info;
 #define MNT_CTL_NAME	  ".faissfs"
 #define MNT_CTL_INO_FIRST (UINT64_C(1) << 62) /* the directory; its files follow */
 
-#define TENANT_FLAT "-" /* tenant of files at the store root (flat layout) */
-
 /* The FUSE operations whose latency is measured (optime.c). */
 enum mnt_op {
 	MNT_OP_LOOKUP,

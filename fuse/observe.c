@@ -17,7 +17,6 @@
 #include "preload.h"
 #include "node.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -135,14 +134,14 @@ void mnt_ctl_error(struct mnt_ctl *c, int neg)
 		metrics_counter_add(&c->io_errors, 1);
 }
 
-/* The tenant of node @n: the top directory under the root, or TENANT_FLAT for
+/* The tenant of node @n: the top directory under the root, or STORE_TENANT_FLAT for
  * a file at the root.  Borrowed from the node (names are immutable). */
 static const char *node_tenant(const struct mnt_node *n)
 {
 	const struct mnt_node *top = n;
 
 	if (!n->parent || !n->parent->parent)
-		return TENANT_FLAT;
+		return STORE_TENANT_FLAT;
 	while (top->parent && top->parent->parent)
 		top = top->parent;
 	return top->name;
@@ -216,74 +215,34 @@ static int usage_add(struct mnt_usage *u, const char *tenant, const char *index,
 	return 0;
 }
 
-/* The index a file belongs to, by the FAISSx layouts: TENANT/INDEX/... ->
- * (TENANT, INDEX); TENANT/FILE and FILE (the flat layout) -> (TENANT or "-",
- * FILE without its extension).  faissfs stat groups the same way. */
-static int usage_file(struct mnt_usage *u, char *const comp[], int depth, int dirfd,
-		      const char *name, const struct stat *st)
+/* store_walk() callback: each regular file of the store is one row of @arg (a
+ * struct mnt_usage) under the (tenant, index) of store_walk_group(), with its
+ * logical size from its object header (a plain file's own size otherwise).
+ * Directories deeper than WALK_DEPTH_MAX are left out, and whatever cannot be
+ * examined is skipped: the gauges are a summary. */
+static int usage_entry(void *arg, const struct store_walk_entry *e)
 {
-	char stem[NAME_MAX + 1], *dot;
-	uint64_t logical = (uint64_t)st->st_size, lsize;
-	int fd;
+	struct mnt_usage *u = arg;
+	uint64_t logical, lsize;
+	char *tenant = NULL, *index = NULL;
+	int fd, rc;
 
-	char path[PATH_MAX];
-	size_t at = 0;
-
-	/* The path under the store, for the log line of a damaged header. */
-	path[0] = '\0';
-	for (int i = 0; i < depth && at < sizeof(path); i++)
-		at += (size_t)snprintf(path + at, sizeof(path) - at, "%s/", comp[i]);
-	if (at < sizeof(path))
-		snprintf(path + at, sizeof(path) - at, "%s", name);
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (e->type == STORE_WALK_DIR)
+		return e->depth >= WALK_DEPTH_MAX ? STORE_WALK_SKIP : 0;
+	if (e->type != STORE_WALK_FILE)
+		return 0;
+	logical = (uint64_t)e->st->st_size;
+	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0) {
-		if (store_object_probe(fd, path, &lsize) == 1)
+		if (store_object_probe(fd, e->rel, &lsize) == 1)
 			logical = lsize;
 		close(fd);
 	}
-	if (depth >= 2)
-		return usage_add(u, comp[0], comp[1], logical, (uint64_t)st->st_size);
-	snprintf(stem, sizeof(stem), "%s", name);
-	dot = strrchr(stem, '.');
-	if (dot && dot != stem)
-		*dot = '\0';
-	return usage_add(u, depth == 1 ? comp[0] : TENANT_FLAT, stem, logical,
-			 (uint64_t)st->st_size);
-}
-
-/* Walks directory @fd (taken over) at @depth with path components @comp. */
-static int usage_walk(struct mnt_usage *u, int fd, char *comp[], int depth)
-{
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	int rc = 0;
-
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while (!rc && (de = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (depth == 0 && store_name_reserved(de->d_name))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue; /* gone since readdir */
-		if (S_ISREG(st.st_mode)) {
-			rc = usage_file(u, comp, depth, dirfd(d), de->d_name, &st);
-		} else if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH_MAX) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub < 0)
-				continue;
-			comp[depth] = de->d_name;
-			rc = usage_walk(u, sub, comp, depth + 1);
-		}
-	}
-	closedir(d);
+	rc = store_walk_group(e->rel, &tenant, &index);
+	if (rc == 0)
+		rc = usage_add(u, tenant, index, logical, (uint64_t)e->st->st_size);
+	free(tenant);
+	free(index);
 	return rc;
 }
 
@@ -299,20 +258,13 @@ static int row_cmp(const void *a, const void *b)
 static void usage_refresh(struct mnt_ctl *c)
 {
 	struct mnt_usage u = {0};
-	char *comp[WALK_DEPTH_MAX + 1];
 	uint64_t now = mnt_now_ns();
 	size_t w = 0;
-	int fd, rc;
+	int rc;
 
 	if (c->usage_at && now - c->usage_at < USAGE_TTL_NS)
 		return;
-	fd = openat(store_root_fd(c->fs->st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		log_warn("metrics: cannot read the store %s: %s (size gauges left as they were)",
-			 store_path(c->fs->st), strerror(errno));
-		return;
-	}
-	rc = usage_walk(&u, fd, comp, 0);
+	rc = store_walk(c->fs->st, "", usage_entry, &u);
 	if (rc < 0) {
 		log_warn("metrics: walking the store %s failed: %s (size gauges left as they "
 			 "were)",

@@ -121,6 +121,16 @@ int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *
  * does, or -errno if @dirfd cannot be opened again for reading. */
 int store_walk_dir(int dirfd, store_walk_fn fn, void *arg);
 
+/* The tenant of files at the store root (the flat layout). */
+#define STORE_TENANT_FLAT "-"
+
+/* The (tenant, index) the store file @rel belongs to, by the FAISSx layouts:
+ * TENANT/INDEX/FILE... -> (TENANT, INDEX); TENANT/FILE -> (TENANT, FILE without its
+ * extension); FILE -> (STORE_TENANT_FLAT, FILE without its extension).  faissfs stat
+ * and the metrics group files this way.  On success sets both (caller frees each
+ * with free()) and returns 0; -ENOMEM otherwise. */
+int store_walk_group(const char *rel, char **tenant, char **index);
+
 /* --- FAISS header ------------------------------------------------------------- */
 
 struct store_faiss_info {

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,4 +211,38 @@ int store_walk_dir(int dirfd, store_walk_fn fn, void *arg)
 	if (fd < 0)
 		return -errno;
 	return walk_dir(&w, fd, "", "", 0, false);
+}
+
+/* @len bytes of @s, without the extension if @strip and it has one ("a.faiss" ->
+ * "a"; ".hidden" stays). */
+static char *stem_dup(const char *s, size_t len, bool strip)
+{
+	const char *dot = memrchr(s, '.', len);
+
+	if (strip && dot && dot != s)
+		len = (size_t)(dot - s);
+	return strndup(s, len);
+}
+
+int store_walk_group(const char *rel, char **tenant, char **index)
+{
+	const char *s1 = strchr(rel, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+	char *t, *i;
+
+	if (!s1) {
+		t = strdup(STORE_TENANT_FLAT);
+		i = stem_dup(rel, strlen(rel), true);
+	} else {
+		t = strndup(rel, (size_t)(s1 - rel));
+		i = s2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1))
+		       : stem_dup(s1 + 1, strlen(s1 + 1), true);
+	}
+	if (!t || !i) {
+		free(t);
+		free(i);
+		return -ENOMEM;
+	}
+	*tenant = t;
+	*index = i;
+	return 0;
 }

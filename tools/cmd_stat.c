@@ -24,8 +24,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define TENANT_FLAT "-"
-#define DEPTH_MAX   16
+#define DEPTH_MAX 16
 
 /* One file of the store, as its metadata describes it. */
 struct stat_file {
@@ -67,10 +66,8 @@ static void list_release(struct stat_list *l)
 /* Adds the regular file @e to @l, grouped by the layouts of the file comment. */
 static int add_file(struct stat_list *l, const struct store_walk_entry *e)
 {
-	const char *s1 = strchr(e->rel, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
 	struct store_object *o = NULL;
 	struct stat_file *f;
-	char stem[NAME_MAX + 1], *dot;
 	int rc;
 
 	if (l->n == l->cap) {
@@ -84,17 +81,8 @@ static int add_file(struct stat_list *l, const struct store_walk_entry *e)
 	}
 	f = &l->f[l->n];
 	memset(f, 0, sizeof(*f));
-	snprintf(stem, sizeof(stem), "%s", e->name);
-	dot = strrchr(stem, '.');
-	if (e->depth < 2 && dot && dot != stem)
-		*dot = '\0';
-	/* depth >= 1: rel has a '/' after the tenant; depth >= 2: one after the index */
-	f->tenant = e->depth >= 1 ? strndup(e->rel, (size_t)(s1 - e->rel)) : strdup(TENANT_FLAT);
-	f->index = e->depth >= 2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1)) : strdup(stem);
 	f->name = strdup(e->name);
-	if (!f->tenant || !f->index || !f->name) {
-		free(f->tenant);
-		free(f->index);
+	if (!f->name || store_walk_group(e->rel, &f->tenant, &f->index) < 0) {
 		free(f->name);
 		return -ENOMEM;
 	}

@@ -187,12 +187,36 @@ static void test_gone_during_walk(void **state)
 				    "O d 0;O p 0;D q 0;EO q 0;ES r 0;");
 }
 
+/* store_walk_group(): the FAISSx layouts, as faissfs stat and the metrics group. */
+static void test_group(void **state)
+{
+	static const char *cases[][3] = {
+		{"acme/idx/index.faiss", "acme", "idx"},
+		{"acme/idx/sub/x.json", "acme", "idx"},
+		{"acme/old.faiss", "acme", "old"},
+		{"old.faiss", STORE_TENANT_FLAT, "old"},
+		{"old.tar.gz", STORE_TENANT_FLAT, "old.tar"},
+		{".hidden", STORE_TENANT_FLAT, ".hidden"},
+		{"noext", STORE_TENANT_FLAT, "noext"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *tenant = NULL, *index = NULL;
+
+		assert_int_equal(store_walk_group(cases[i][0], &tenant, &index), 0);
+		assert_string_equal(tenant, cases[i][1]);
+		assert_string_equal(index, cases[i][2]);
+		free(tenant);
+		free(index);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whole_tree),	 cmocka_unit_test(test_skip_and_stop),
 		cmocka_unit_test(test_start_below_root), cmocka_unit_test(test_any_dir),
-		cmocka_unit_test(test_gone_during_walk),
+		cmocka_unit_test(test_gone_during_walk), cmocka_unit_test(test_group),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
