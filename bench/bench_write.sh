@@ -26,7 +26,8 @@
 #    faissfs_commit_seconds histogram is printed too).  It includes the idle time a
 #    closed file waits before compaction starts (MNT_COMPACT_IDLE_MS, 2 s).
 #  - re-save: the index grown by 1 % and written again over the same path on the mount;
-#    commit time and chunks copied / compressed against the full compression before.
+#    commit time, chunks copied / compressed and the daemon's CPU seconds (close to
+#    published) against the full compression before.
 # The index is built once in memory, outside every timing.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,7 +102,7 @@ read -r -t 60 line <"$B/ready" || true
 
 # The measurements, in one Python process (the index stays in memory between them);
 # results as KEY=VALUE lines in B/results.
-$PY - "$top/bench" "$bytes" "$B/disk" "$mnt" "$store" "$POLL_TIMEOUT" >"$B/results" <<'PY'
+$PY - "$top/bench" "$bytes" "$B/disk" "$mnt" "$store" "$POLL_TIMEOUT" "$FFS_PID" >"$B/results" <<'PY'
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 import faiss, numpy as np
@@ -109,6 +110,7 @@ from gen_bench_data import embeddings, D
 
 size, disk, mnt, store, poll_timeout = int(sys.argv[2]), sys.argv[3], sys.argv[4], \
     sys.argv[5], float(sys.argv[6])
+daemon = int(sys.argv[7])
 rel = os.path.join("acme", "idx", "index.faiss")
 log = lambda *a: print("==", *a, file=sys.stderr, flush=True)
 out = lambda k, v: print(f"{k}={v}", flush=True)
@@ -131,6 +133,13 @@ def metrics():
     return m
 
 
+def cpu():
+    """The daemon's CPU seconds so far (user + system)."""
+    with open(f"/proc/{daemon}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def save(ix, root):
     """write_index to ROOT/acme/idx/index.faiss, cold: (seconds, seconds with sync)."""
     path = os.path.join(root, rel)
@@ -139,6 +148,8 @@ def save(ix, root):
     t0 = time.perf_counter()
     faiss.write_index(ix, path)
     t1 = time.perf_counter()
+    global cpu_at_close
+    cpu_at_close = cpu() if root == mnt else 0.0
     os.sync()
     t2 = time.perf_counter()
     return t1 - t0, t2 - t0, t1
@@ -187,6 +198,7 @@ out("ffs_sync", f"{ws:.3f}")
 log("waiting for the compacted object")
 t, m1 = published(m0, closed)
 out("full_commit", f"{t:.3f}")
+out("full_cpu", f"{cpu() - cpu_at_close:.2f}")
 for k, key in (("full_commit_hist", "faissfs_commit_seconds_sum"),
                ("full_reused", "faissfs_compaction_chunks_reused_total"),
                ("full_encoded", "faissfs_compaction_chunks_encoded_total"),
@@ -203,6 +215,7 @@ out("re_write", f"{w:.3f}")
 out("re_sync", f"{ws:.3f}")
 t, m2 = published(m1, closed)
 out("re_commit", f"{t:.3f}")
+out("re_cpu", f"{cpu() - cpu_at_close:.2f}")
 for k, key in (("re_commit_hist", "faissfs_commit_seconds_sum"),
                ("re_reused", "faissfs_compaction_chunks_reused_total"),
                ("re_encoded", "faissfs_compaction_chunks_encoded_total"),
@@ -265,6 +278,8 @@ printf '| commit time, faissfs_commit_seconds (s) | %s | %s | %s |\n' "${R[full_
 printf '| commit time less the %s s idle wait (s) | %s | %s | %s |\n' "$idle" \
 	"$(fmt 3 "${R[full_commit_hist]} - $idle")" "$(fmt 3 "${R[re_commit_hist]} - $idle")" \
 	"$(ratio "$(calc "${R[re_commit_hist]} - $idle")" "$(calc "${R[full_commit_hist]} - $idle")")"
+printf '| daemon CPU seconds, close to published | %s | %s | %s |\n' "${R[full_cpu]}" "${R[re_cpu]}" \
+	"$(ratio "${R[re_cpu]}" "${R[full_cpu]}")"
 printf '| MiB/s over the commit time | %s | %s | |\n' "$(cmp_mbps "${R[full_size]}" "${R[full_commit_hist]}")" \
 	"$(cmp_mbps "${R[re_size]}" "${R[re_commit_hist]}")"
 printf '| MiB/s less the idle wait | %s | %s | |\n' "$(cmp_work "${R[full_size]}" "${R[full_commit_hist]}")" \
