@@ -154,67 +154,50 @@ static const char *special_name(mode_t mode)
 	}
 }
 
-/* Adds every regular file under the directory @dirfd (path @rel, "" at the root)
- * to v->files; recurses into directories.  Takes @dirfd over. */
-static int walk(struct verify *v, int dirfd, const char *rel, struct store_verify_stats *stats)
+/* What walk_entry() fills. */
+struct walk_arg {
+	struct verify *v;
+	struct store_verify_stats *stats;
+};
+
+/* store_walk() callback: every regular file of the store is added to the list;
+ * directories and special files are counted (specials with a warning: the mount
+ * skips them too); what cannot be examined, opened or listed is a problem. */
+static int walk_entry(void *arg, const struct store_walk_entry *e)
 {
-	DIR *d = fdopendir(dirfd);
-	struct dirent *de;
-	int ret = 0;
+	struct walk_arg *a = arg;
 
-	if (!d) {
-		ret = -errno;
-		close(dirfd);
-		return ret;
+	if (strlen(e->rel) >= PATH_MAX) {
+		problem(a->v, e->rel, -1, -1, -ENAMETOOLONG,
+			"an entry's path is longer than PATH_MAX: not served; shorten the "
+			"directory tree");
+		return STORE_WALK_SKIP;
 	}
-	while ((errno = 0, de = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat stb;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!*rel && store_name_reserved(de->d_name))
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "",
-				     de->d_name) >= sizeof(path)) {
-			problem(v, rel, -1, -1, -ENAMETOOLONG,
-				"an entry's path is longer than PATH_MAX: not served; shorten "
-				"the directory tree");
-			continue;
-		}
-		if (fstatat(dirfd, de->d_name, &stb, AT_SYMLINK_NOFOLLOW)) {
-			if (errno == ENOENT)
-				continue; /* gone since readdir */
-			problem(v, path, -1, -1, -errno, "cannot stat: %s", strerror(errno));
-			continue;
-		}
-		if (S_ISREG(stb.st_mode)) {
-			ret = add_file(v, path);
-		} else if (S_ISDIR(stb.st_mode)) {
-			int fd = openat(dirfd, de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			stats->dirs++;
-			if (fd < 0) {
-				problem(v, path, -1, -1, -errno, "cannot open the directory: %s",
-					strerror(errno));
-				continue;
-			}
-			ret = walk(v, fd, path, stats);
-		} else {
-			/* The mount skips these too; a warning, not damage. */
-			stats->special++;
-			log_warn("%s in the store is %s: not served by a mount (the store holds "
-				 "only directories and regular files; remove it)",
-				 path, special_name(stb.st_mode));
-		}
-		if (ret)
-			break;
+	switch (e->type) {
+	case STORE_WALK_FILE:
+		return add_file(a->v, e->rel);
+	case STORE_WALK_DIR:
+		a->stats->dirs++;
+		return 0;
+	case STORE_WALK_OTHER:
+		/* The mount skips these too; a warning, not damage. */
+		a->stats->special++;
+		log_warn("%s in the store is %s: not served by a mount (the store holds only "
+			 "directories and regular files; remove it)",
+			 e->rel, special_name(e->st->st_mode));
+		return 0;
+	case STORE_WALK_ERR_STAT:
+		if (e->err != -ENOENT) /* else: gone since the listing */
+			problem(a->v, e->rel, -1, -1, e->err, "cannot stat: %s", strerror(-e->err));
+		return 0;
+	case STORE_WALK_ERR_OPEN:
+		problem(a->v, e->rel, -1, -1, e->err, "cannot open the directory: %s",
+			strerror(-e->err));
+		return 0;
+	case STORE_WALK_ERR_LIST:
+		return e->err;
 	}
-	if (!ret && errno)
-		ret = -errno;
-	closedir(d);
-	return ret;
+	return 0;
 }
 
 static int cmp_file(const void *a, const void *b)
@@ -768,7 +751,7 @@ int store_verify(struct store *st, const struct store_verify_opts *opts,
 	struct verify v;
 	double t0 = store_now();
 	unsigned n;
-	int fd, ret;
+	int ret;
 
 	memset(&v, 0, sizeof(v));
 	v.st = st;
@@ -784,12 +767,7 @@ int store_verify(struct store *st, const struct store_verify_opts *opts,
 		n = 1;
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
-	fd = openat(store_root_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = walk(&v, fd, "", &s);
+	ret = store_walk(st, "", walk_entry, &(struct walk_arg){.v = &v, .stats = &s});
 	if (ret) {
 		log_error("%s: cannot list the store: %s", store_path(st), strerror(-ret));
 		goto out;
