@@ -156,9 +156,18 @@ static int apply_setting(struct mnt_ctl *c, int which, const char *val)
 
 /* An open control file: its text as it was at open. */
 struct ctl_fh {
+	struct mnt_hlink link; /* first: listed in the mnt_fs while open (mnt.h) */
 	char *text;
 	size_t len;
 };
+
+static void ctl_fh_free(struct mnt_hlink *h)
+{
+	struct ctl_fh *fh = (struct ctl_fh *)h;
+
+	free(fh->text);
+	free(fh);
+}
 
 static struct mnt_ctl *req_ctl(fuse_req_t req)
 {
@@ -311,9 +320,10 @@ void mnt_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	mnt_handle_add(fuse_req_userdata(req), &fh->link, ctl_fh_free);
 	if (fuse_reply_open(req, fi) != 0) {
-		free(fh->text);
-		free(fh);
+		mnt_handle_del(fuse_req_userdata(req), &fh->link);
+		ctl_fh_free(&fh->link);
 	}
 }
 
@@ -421,8 +431,8 @@ void mnt_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (fh) {
-		free(fh->text);
-		free(fh);
+		mnt_handle_del(fuse_req_userdata(req), &fh->link);
+		ctl_fh_free(&fh->link);
 	}
 	fuse_reply_err(req, 0);
 }

@@ -86,11 +86,12 @@ void mnt_opts_release(struct mnt_opts *o);
 /* --- the filesystem (userdata of the session) ---------------------------------- */
 
 /* An open file or directory the kernel has not released yet (the first member of
- * struct mnt_fh and of ops.c's directory handle), listed in its mnt_fs so that what
- * the kernel still holds when the daemon stops is freed (ops.c). */
+ * struct mnt_fh, of ops.c's directory handle and of control.c's file handle), listed
+ * in its mnt_fs so that what the kernel still holds when the daemon stops is freed
+ * (ops.c). */
 struct mnt_hlink {
-	struct mnt_hlink *prev, *next; /* protected by mnt_fs.hlock */
-	bool dir;		       /* a directory handle, else a struct mnt_fh */
+	struct mnt_hlink *prev, *next;	   /* protected by mnt_fs.hlock */
+	void (*free)(struct mnt_hlink *h); /* frees the handle h is the first member of */
 };
 
 struct mnt_fs {
@@ -111,9 +112,10 @@ struct mnt_fs {
 	struct mnt_hlink *handles; /* protected by hlock: open handles, see mnt_handle_add() */
 };
 
-/* Lists the handle @h (before the reply that gives it to the kernel) / unlists it
- * (before it is freed).  Thread-safe; mnt_handle_del() of an unlisted @h is fine. */
-void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, bool dir);
+/* Lists the handle @h (before the reply that gives it to the kernel), to be freed
+ * by @free if the session ends first / unlists it (before it is freed).
+ * Thread-safe; mnt_handle_del() of an unlisted @h is fine. */
+void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, void (*free)(struct mnt_hlink *h));
 void mnt_handle_del(struct mnt_fs *fs, struct mnt_hlink *h);
 /* Frees every handle still listed: those the kernel held when the session ended.
  * Call after fuse_session_destroy() and before mnt_table_free(). */

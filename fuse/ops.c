@@ -229,14 +229,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * comes through the kernel, which keeps its cache up to date. */
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	mnt_handle_add(req_fs(req), &fh->link, false);
+	mnt_handle_add(req_fs(req), &fh->link, mnt_fh_free);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release it. */
 		mnt_handle_del(req_fs(req), &fh->link);
-		mnt_node_object_put(n, fh->obj);
-		if (fh->fd >= 0)
-			close(fh->fd);
-		free(fh);
+		mnt_fh_free(&fh->link);
 	}
 	return;
 fail:
@@ -282,10 +279,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	mnt_handle_del(req_fs(req), &fh->link);
 	mnt_w_release(req_fs(req), fh);
-	mnt_node_object_put(fh->node, fh->obj);
-	if (fh->fd >= 0)
-		close(fh->fd);
-	free(fh);
+	mnt_fh_free(&fh->link);
 	fuse_reply_err(req, 0);
 }
 
@@ -310,9 +304,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 /* --- open handles ------------------------------------------------------------------- */
 
-void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, bool dir)
+void mnt_handle_add(struct mnt_fs *fs, struct mnt_hlink *h, void (*free)(struct mnt_hlink *h))
 {
-	h->dir = dir;
+	h->free = free;
 	h->prev = NULL;
 	pthread_mutex_lock(&fs->hlock);
 	h->next = fs->handles;
@@ -335,8 +329,6 @@ void mnt_handle_del(struct mnt_fs *fs, struct mnt_hlink *h)
 	pthread_mutex_unlock(&fs->hlock);
 }
 
-static void dirh_free(struct mnt_dirh *d);
-
 void mnt_handles_free(struct mnt_fs *fs)
 {
 	struct mnt_hlink *h, *next;
@@ -347,17 +339,18 @@ void mnt_handles_free(struct mnt_fs *fs)
 	pthread_mutex_unlock(&fs->hlock);
 	for (; h; h = next) {
 		next = h->next;
-		if (h->dir) {
-			dirh_free((struct mnt_dirh *)h);
-		} else {
-			struct mnt_fh *fh = (struct mnt_fh *)h;
-
-			mnt_node_object_put(fh->node, fh->obj);
-			if (fh->fd >= 0)
-				close(fh->fd);
-			free(fh);
-		}
+		h->free(h);
 	}
+}
+
+void mnt_fh_free(struct mnt_hlink *h)
+{
+	struct mnt_fh *fh = (struct mnt_fh *)h;
+
+	mnt_node_object_put(fh->node, fh->obj);
+	if (fh->fd >= 0)
+		close(fh->fd);
+	free(fh);
 }
 
 /* --- directories -------------------------------------------------------------------- */
@@ -370,6 +363,11 @@ static void dirh_free(struct mnt_dirh *d)
 		free(d->ents[i].name);
 	free(d->ents);
 	free(d);
+}
+
+static void dirh_free_link(struct mnt_hlink *h)
+{
+	dirh_free((struct mnt_dirh *)h);
 }
 
 static int dirh_add(struct mnt_dirh *d, size_t *cap, const char *name, unsigned char type,
@@ -484,7 +482,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)d;
 	fi->keep_cache = 1;
 	fi->cache_readdir = 1;
-	mnt_handle_add(req_fs(req), &d->link, true);
+	mnt_handle_add(req_fs(req), &d->link, dirh_free_link);
 	if (fuse_reply_open(req, fi) != 0) {
 		mnt_handle_del(req_fs(req), &d->link);
 		dirh_free(d);

@@ -482,7 +482,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 		return;
 	}
 	mnt_node_keep_fd(n, fd);
-	mnt_handle_add(fs, &fh->link, false);
+	mnt_handle_add(fs, &fh->link, mnt_fh_free);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0) {
@@ -546,7 +546,7 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	e.ino = node->ino;
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;
-	mnt_handle_add(fs, &fh->link, false);
+	mnt_handle_add(fs, &fh->link, mnt_fh_free);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
 	if (fuse_reply_create(req, &e, fi) != 0) {

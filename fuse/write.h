@@ -30,6 +30,10 @@ struct mnt_fh {
 	ino_t sino;
 };
 
+/* Frees the open file @h is the link of: its object reference, its fd, itself (the
+ * mnt_hlink free function of a struct mnt_fh; ops.c). */
+void mnt_fh_free(struct mnt_hlink *h);
+
 /* --- the writer set and publish gate (write.c) -------------------------------------- */
 
 /* The store files open for writing, and the lock that orders "open for writing"
