@@ -28,6 +28,7 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "write.h"
+#include "tests/unit/store/store_test.h"
 
 #define CS	 4096u
 #define FILE_LEN (300u * CS + 123u) /* 301 chunks, the last one short */
@@ -135,12 +136,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	char cmd[128];
-
 	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
-		return -1;
+	t_rm_rf(fx->dir);
 	free(fx);
 	return 0;
 }

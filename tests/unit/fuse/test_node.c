@@ -23,6 +23,7 @@
 #include "mnt.h"
 #include "node.h"
 #include "store/store.h"
+#include "tests/unit/store/store_test.h"
 
 struct fx {
 	char dir[64];
@@ -82,13 +83,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	char cmd[128];
-
 	mnt_table_free(fx->t);
 	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
-		return -1;
+	t_rm_rf(fx->dir);
 	free(fx);
 	return 0;
 }

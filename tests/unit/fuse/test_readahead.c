@@ -20,6 +20,7 @@
 #include "mnt.h"
 #include "node.h"
 #include "store/store.h"
+#include "tests/unit/store/store_test.h"
 
 #define CHUNK  4096u
 #define NCHUNK 1024u
@@ -70,17 +71,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	char cmd[128];
-
 	mnt_ra_free(fx->ra);
 	/* Every job gave its reference back. */
 	assert_int_equal(__atomic_load_n(&fx->ob->refs, __ATOMIC_ACQUIRE), 1);
 	mnt_obj_put(fx->ob);
 	cache_free(fx->cache);
 	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
-		return -1;
+	t_rm_rf(fx->dir);
 	free(fx);
 	return 0;
 }
