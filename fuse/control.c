@@ -171,7 +171,7 @@ static void ctl_fh_free(struct mnt_hlink *h)
 
 static struct mnt_ctl *req_ctl(fuse_req_t req)
 {
-	return ((struct mnt_fs *)fuse_req_userdata(req))->ctl;
+	return mnt_req_fs(req)->ctl;
 }
 
 static void ctl_stat(struct mnt_ctl *c, fuse_ino_t ino, struct stat *st)
@@ -320,9 +320,9 @@ void mnt_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	mnt_handle_add(fuse_req_userdata(req), &fh->link, ctl_fh_free);
+	mnt_handle_add(mnt_req_fs(req), &fh->link, ctl_fh_free);
 	if (fuse_reply_open(req, fi) != 0) {
-		mnt_handle_del(fuse_req_userdata(req), &fh->link);
+		mnt_handle_del(mnt_req_fs(req), &fh->link);
 		ctl_fh_free(&fh->link);
 	}
 }
@@ -431,7 +431,7 @@ void mnt_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (fh) {
-		mnt_handle_del(fuse_req_userdata(req), &fh->link);
+		mnt_handle_del(mnt_req_fs(req), &fh->link);
 		ctl_fh_free(&fh->link);
 	}
 	fuse_reply_err(req, 0);

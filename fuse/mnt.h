@@ -132,6 +132,15 @@ void mnt_ops_outer(struct fuse_lowlevel_ops *out);
  * applications expect (see ops.c).  The one place where the sign flips. */
 void mnt_reply_err(fuse_req_t req, int neg);
 
+/* The filesystem a request is for (the session's userdata). */
+static inline struct mnt_fs *mnt_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The node of @ino; NULL (after replying ESTALE) if it is not known (ops.c). */
+struct mnt_node *mnt_req_node(fuse_req_t req, fuse_ino_t ino);
+
 /* --- read path (read.c) ----------------------------------------------------------- */
 
 /* Sets up / tears down the per-thread decompression contexts of @fs. */

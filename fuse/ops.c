@@ -39,15 +39,9 @@ struct mnt_dirh {
 	struct mnt_dent *ents; /* [0] ".", [1] "..", then the store's entries */
 };
 
-static struct mnt_fs *req_fs(fuse_req_t req)
+struct mnt_node *mnt_req_node(fuse_req_t req, fuse_ino_t ino)
 {
-	return fuse_req_userdata(req);
-}
-
-/* The node of @ino; NULL (after replying ESTALE) if we do not know it. */
-static struct mnt_node *req_node(fuse_req_t req, fuse_ino_t ino)
-{
-	struct mnt_node *n = mnt_node_get(req_fs(req)->tab, ino);
+	struct mnt_node *n = mnt_node_get(mnt_req_fs(req)->tab, ino);
 
 	if (!n)
 		fuse_reply_err(req, ESTALE);
@@ -63,7 +57,7 @@ void mnt_reply_err(fuse_req_t req, int neg)
 {
 	int err = -neg;
 
-	mnt_ctl_error(req_fs(req)->ctl, neg);
+	mnt_ctl_error(mnt_req_fs(req)->ctl, neg);
 	if (err <= 0) {
 		log_error("internal error: replying errno %d (please report this bug)", neg);
 		err = EIO;
@@ -109,18 +103,18 @@ static void reply_entry(fuse_req_t req, struct mnt_node *node, const struct stat
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;
 	if (fuse_reply_entry(req, &e) != 0)
-		mnt_node_forget(req_fs(req)->tab, node, 1); /* interrupted: not counted */
+		mnt_node_forget(mnt_req_fs(req)->tab, node, 1); /* interrupted: not counted */
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct mnt_node *p = req_node(req, parent), *node;
+	struct mnt_node *p = mnt_req_node(req, parent), *node;
 	struct stat attr;
 	int rc;
 
 	if (!p)
 		return;
-	rc = mnt_node_lookup(req_fs(req)->tab, p, name, &attr, &node);
+	rc = mnt_node_lookup(mnt_req_fs(req)->tab, p, name, &attr, &node);
 	if (rc < 0) {
 		if (rc != -ENOENT)
 			log_debug("lookup %s in inode %" PRIu64 ": %s", name, (uint64_t)parent,
@@ -133,16 +127,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct mnt_node *n = mnt_node_get(req_fs(req)->tab, ino);
+	struct mnt_node *n = mnt_node_get(mnt_req_fs(req)->tab, ino);
 
 	if (n)
-		mnt_node_forget(req_fs(req)->tab, n, nlookup);
+		mnt_node_forget(mnt_req_fs(req)->tab, n, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	struct mnt_table *t = req_fs(req)->tab;
+	struct mnt_table *t = mnt_req_fs(req)->tab;
 
 	for (size_t i = 0; i < count; i++) {
 		struct mnt_node *n = mnt_node_get(t, forgets[i].ino);
@@ -155,14 +149,14 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mnt_node *n = req_node(req, ino);
+	struct mnt_node *n = mnt_req_node(req, ino);
 	struct stat attr;
 	int rc;
 
 	(void)fi;
 	if (!n)
 		return;
-	rc = mnt_node_stat(req_fs(req)->tab, n, &attr);
+	rc = mnt_node_stat(mnt_req_fs(req)->tab, n, &attr);
 	if (rc < 0)
 		mnt_reply_err(req, rc);
 	else
@@ -180,16 +174,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd = -1, rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		if (!req_fs(req)->rw) {
+		if (!mnt_req_fs(req)->rw) {
 			fuse_reply_err(req, EROFS);
 			return;
 		}
-		n = req_node(req, ino);
+		n = mnt_req_node(req, ino);
 		if (n)
 			mnt_w_open(req, n, fi);
 		return;
 	}
-	n = req_node(req, ino);
+	n = mnt_req_node(req, ino);
 	if (!n)
 		return;
 	if (n->is_dir) {
@@ -212,9 +206,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->node = n;
 	fh->obj = ob; /* NULL for a plain file */
 	if (ob)
-		mnt_ctl_open_begin(req_fs(req)->ctl, &fh->track, n, store_object_info(ob->so));
+		mnt_ctl_open_begin(mnt_req_fs(req)->ctl, &fh->track, n, store_object_info(ob->so));
 	if (ob && store_object_info(ob->so)->faiss.valid)
-		mnt_pre_note(req_fs(req)->pre, n); /* one more access to this index */
+		mnt_pre_note(mnt_req_fs(req)->pre, n); /* one more access to this index */
 	fh->fd = -1;
 	if (ob) {
 		close(fd);
@@ -229,10 +223,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * comes through the kernel, which keeps its cache up to date. */
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	mnt_handle_add(req_fs(req), &fh->link, mnt_fh_free);
+	mnt_handle_add(mnt_req_fs(req), &fh->link, mnt_fh_free);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release it. */
-		mnt_handle_del(req_fs(req), &fh->link);
+		mnt_handle_del(mnt_req_fs(req), &fh->link);
 		mnt_fh_free(&fh->link);
 	}
 	return;
@@ -261,9 +255,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fh->obj) {
 		/* Counted before the reply: once a reader has its bytes, the
 		 * metrics show them. */
-		mnt_ctl_open_read(req_fs(req)->ctl, &fh->track,
+		mnt_ctl_open_read(mnt_req_fs(req)->ctl, &fh->track,
 				  read_len(store_object_info(fh->obj->so)->size, size, off));
-		mnt_read_object(req_fs(req), req, fh->obj, size, off);
+		mnt_read_object(mnt_req_fs(req), req, fh->obj, size, off);
 		return;
 	}
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -277,8 +271,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mnt_fh *fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	mnt_handle_del(req_fs(req), &fh->link);
-	mnt_w_release(req_fs(req), fh);
+	mnt_handle_del(mnt_req_fs(req), &fh->link);
+	mnt_w_release(mnt_req_fs(req), fh);
 	mnt_fh_free(&fh->link);
 	fuse_reply_err(req, 0);
 }
@@ -293,7 +287,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_fsync(req, datasync, fi);
 		return;
 	}
@@ -460,7 +454,7 @@ fail:
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mnt_node *n = req_node(req, ino);
+	struct mnt_node *n = mnt_req_node(req, ino);
 	struct mnt_dirh *d = NULL;
 	int rc;
 
@@ -470,11 +464,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && !req_fs(req)->rw) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !mnt_req_fs(req)->rw) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	rc = dirh_read(req_fs(req)->tab, n, &d);
+	rc = dirh_read(mnt_req_fs(req)->tab, n, &d);
 	if (rc < 0) {
 		mnt_reply_err(req, rc);
 		return;
@@ -482,9 +476,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)d;
 	fi->keep_cache = 1;
 	fi->cache_readdir = 1;
-	mnt_handle_add(req_fs(req), &d->link, dirh_free_link);
+	mnt_handle_add(mnt_req_fs(req), &d->link, dirh_free_link);
 	if (fuse_reply_open(req, fi) != 0) {
-		mnt_handle_del(req_fs(req), &d->link);
+		mnt_handle_del(mnt_req_fs(req), &d->link);
 		dirh_free(d);
 	}
 }
@@ -496,12 +490,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct mnt_dirh *d = (struct mnt_dirh *)(uintptr_t)fi->fh;
-	struct mnt_table *t = req_fs(req)->tab;
+	struct mnt_table *t = mnt_req_fs(req)->tab;
 	struct mnt_node *dnode = NULL;
 	size_t pos = 0;
 	char *buf;
 
-	dnode = req_node(req, ino);
+	dnode = mnt_req_node(req, ino);
 	if (!dnode)
 		return;
 	buf = malloc(size ? size : 1);
@@ -580,14 +574,14 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct mnt_dirh *d = (struct mnt_dirh *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	mnt_handle_del(req_fs(req), &d->link);
+	mnt_handle_del(mnt_req_fs(req), &d->link);
 	dirh_free(d);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		(void)fi;
 		mnt_w_fsyncdir(req, ino, datasync);
 		return;
@@ -603,7 +597,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (fstatvfs(store_root_fd(req_fs(req)->st), &sv) < 0) {
+	if (fstatvfs(store_root_fd(mnt_req_fs(req)->st), &sv) < 0) {
 		mnt_reply_err(req, -errno);
 		return;
 	}
@@ -684,7 +678,7 @@ static void reply_xattr_buf(fuse_req_t req, const char *val, size_t len, size_t 
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct mnt_node *n = req_node(req, ino);
+	struct mnt_node *n = mnt_req_node(req, ino);
 	struct mnt_obj *ob = NULL;
 	char val[128];
 	int rc;
@@ -706,7 +700,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct mnt_node *n = req_node(req, ino);
+	struct mnt_node *n = mnt_req_node(req, ino);
 	struct mnt_obj *ob = NULL;
 	char list[512], val[128];
 	size_t len = 0;
@@ -737,13 +731,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * special files (EPERM, as filesystems without them do), xattr changes (ENOTSUP). */
 static int unsupported(fuse_req_t req, int err)
 {
-	return req_fs(req)->rw ? err : EROFS;
+	return mnt_req_fs(req)->rw ? err : EROFS;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_setattr(req, ino, attr, to_set, fi);
 		return;
 	}
@@ -759,7 +753,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_mkdir(req, parent, name, mode);
 		return;
 	}
@@ -769,7 +763,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_unlink(req, parent, name, false);
 		return;
 	}
@@ -779,7 +773,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_unlink(req, parent, name, true);
 		return;
 	}
@@ -796,7 +790,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_rename(req, parent, name, newparent, newname, flags);
 		return;
 	}
@@ -813,7 +807,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_write(req, buf, size, off, fi);
 		return;
 	}
@@ -824,7 +818,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_create(req, parent, name, mode, fi);
 		return;
 	}
@@ -848,7 +842,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
-	if (req_fs(req)->rw) {
+	if (mnt_req_fs(req)->rw) {
 		mnt_w_fallocate(req, mode, offset, length, fi);
 		return;
 	}

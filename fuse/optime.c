@@ -13,7 +13,7 @@
 
 static struct mnt_ctl *ctl_of(fuse_req_t req)
 {
-	return ((struct mnt_fs *)fuse_req_userdata(req))->ctl;
+	return mnt_req_fs(req)->ctl;
 }
 
 /* Defines t_FIELD, which runs mnt_ops.FIELD and records its time under OP. */

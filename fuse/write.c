@@ -141,21 +141,6 @@ static bool wr_del(struct mnt_wr *wr, dev_t dev, ino_t ino)
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
-static struct mnt_fs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-/* The node of @ino; NULL (after replying ESTALE) if we do not know it. */
-static struct mnt_node *node_of(fuse_req_t req, fuse_ino_t ino)
-{
-	struct mnt_node *n = mnt_node_get(fs_of(req)->tab, ino);
-
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	return n;
-}
-
 /* A name to create or to remove in @parent: the store's reserved names are not
  * ours to touch (EPERM), the rest as mnt_name_check(). */
 static int name_check_rw(const struct mnt_node *parent, const char *name)
@@ -194,7 +179,7 @@ static void reply_entry_rw(fuse_req_t req, struct mnt_node *node, const struct s
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;
 	if (fuse_reply_entry(req, &e) != 0)
-		mnt_node_forget(fs_of(req)->tab, node, 1);
+		mnt_node_forget(mnt_req_fs(req)->tab, node, 1);
 }
 
 static int at_open_rw(int dirfd, const char *name, void *arg)
@@ -464,7 +449,7 @@ static struct mnt_fh *fh_new(struct mnt_node *n, int fd, const struct stat *st)
 
 void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 {
-	struct mnt_fs *fs = fs_of(req);
+	struct mnt_fs *fs = mnt_req_fs(req);
 	struct mnt_fh *fh;
 	struct stat st;
 	int fd;
@@ -497,8 +482,8 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		  struct fuse_file_info *fi)
 {
-	struct mnt_fs *fs = fs_of(req);
-	struct mnt_node *p = node_of(req, parent), *node = NULL;
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent), *node = NULL;
 	struct fuse_entry_param e;
 	struct mnt_fh *fh = NULL;
 	struct stat st;
@@ -569,8 +554,8 @@ fail:
 
 void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct mnt_fs *fs = fs_of(req);
-	struct mnt_node *p = node_of(req, parent), *node;
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent), *node;
 	struct stat attr;
 	int rc;
 
@@ -595,8 +580,8 @@ void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 
 void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
-	struct mnt_fs *fs = fs_of(req);
-	struct mnt_node *p = node_of(req, parent);
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent);
 	char path[4096];
 	int rc;
 
@@ -623,14 +608,14 @@ void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags)
 {
-	struct mnt_fs *fs = fs_of(req);
-	struct mnt_node *p = node_of(req, parent), *np;
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent), *np;
 	char path[4096];
 	int rc;
 
 	if (!p)
 		return;
-	np = node_of(req, newparent);
+	np = mnt_req_node(req, newparent);
 	if (!np)
 		return;
 	/* RENAME_EXCHANGE (and RENAME_WHITEOUT) are not supported. */
@@ -669,7 +654,7 @@ void mnt_w_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	mnt_cmp_throttle(fs_of(req)->cmp);
+	mnt_cmp_throttle(mnt_req_fs(req)->cmp);
 	while (done < size) {
 		ssize_t w = pwrite(fh->fd, buf + done, size - done, off + (off_t)done);
 
@@ -717,8 +702,8 @@ static int apply_attr(int fd, const struct stat *attr, int to_set)
 void mnt_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi)
 {
-	struct mnt_fs *fs = fs_of(req);
-	struct mnt_node *n = node_of(req, ino);
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *n = mnt_req_node(req, ino);
 	struct mnt_fh *fh = NULL;
 	struct stat st, out;
 	bool own_rw = false;
@@ -780,7 +765,7 @@ void mnt_w_fsync(fuse_req_t req, int datasync, struct fuse_file_info *fi)
 
 void mnt_w_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync)
 {
-	struct mnt_node *n = node_of(req, ino);
+	struct mnt_node *n = mnt_req_node(req, ino);
 
 	if (!n)
 		return;
