@@ -177,7 +177,7 @@ head -c 1000000 "$src/big" >"$T/old"
 cp "$T/old" "$mnt/index.faiss"
 sync
 "$PYTHON" - "$mnt" <<'PY' || fail "ENOSPC"
-import errno, os, sys
+import errno, os, sys, time
 d = sys.argv[1]
 tmp = os.path.join(d, "index.faiss.tmp")
 try:
@@ -192,9 +192,19 @@ except OSError as e:
 else:
     sys.exit("20 MiB written to an 8 MiB filesystem")
 os.unlink(tmp)
-with open(os.path.join(d, "after"), "wb") as f:
-    f.write(b"space again\n" * 1000)
-    os.fsync(f.fileno())
+# The kernel sends the release of the closed file asynchronously: its space comes
+# back once the daemon has closed its staging fd, a moment after close() returned.
+deadline = time.monotonic() + 10
+while True:
+    try:
+        with open(os.path.join(d, "after"), "wb") as f:
+            f.write(b"space again\n" * 1000)
+            os.fsync(f.fileno())
+        break
+    except OSError as e:
+        if e.errno != errno.ENOSPC or time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
 PY
 cmp "$T/old" "$mnt/index.faiss" || fail "the old file changed after ENOSPC"
 ok "ENOSPC at write; the old file intact; writes work again once space is freed"
