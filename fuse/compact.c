@@ -232,33 +232,6 @@ void mnt_cmp_scan(struct mnt_cmp *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Opens the directory of @path (each component without following symlinks) and
- * sets *base to the last component.  Returns the fd or -errno. */
-static int open_parent(struct mnt_cmp *c, const char *path, const char **base)
-{
-	char buf[PATH_MAX];
-	char *p = buf, *slash;
-	int fd, nfd;
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	fd = fcntl(store_root_fd(c->st), F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	while ((slash = strchr(p, '/'))) {
-		*slash = '\0';
-		nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (nfd < 0)
-			return -errno;
-		fd = nfd;
-		p = slash + 1;
-	}
-	*base = path + (p - buf);
-	return fd;
-}
-
 /* store_walk() callback: queues each file and directory of the directory walked
  * (not deeper: a directory's job walks it in turn); special files are skipped. */
 static int walk_entry(void *arg, const struct store_walk_entry *e)
@@ -809,7 +782,7 @@ static int compact_file(struct mnt_cmp *c, unsigned worker, const char *path, ui
 		sweep_tmp(c);
 		return walk_dir(c, path);
 	}
-	dfd = open_parent(c, path, &base);
+	dfd = store_open_parent(c->st, path, &base);
 	if (dfd < 0)
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP ? 0 : dfd;
 	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -303,25 +303,13 @@ static bool pre_quiet(struct mnt_pre *p)
  * store_access_path_ok()) without following a symlink anywhere on the way. */
 static int pre_open(struct mnt_pre *p, const char *path, struct store_object **out)
 {
-	int root = store_root_fd(p->fs->st), dfd = -1, nfd, rc;
-	char buf[PATH_MAX], *comp = buf, *slash;
+	const char *base;
+	int dfd = store_open_parent(p->fs->st, path, &base), rc;
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	while ((slash = strchr(comp, '/'))) {
-		*slash = '\0';
-		nfd = openat(dfd >= 0 ? dfd : root, comp,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		rc = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		if (nfd < 0)
-			return rc;
-		dfd = nfd;
-		comp = slash + 1;
-	}
-	rc = store_object_openat(dfd >= 0 ? dfd : root, comp, path, out);
-	if (dfd >= 0)
-		close(dfd);
+	if (dfd < 0)
+		return dfd;
+	rc = store_object_openat(dfd, base, path, out);
+	close(dfd);
 	return rc;
 }
 

@@ -121,6 +121,13 @@ int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *
  * does, or -errno if @dirfd cannot be opened again for reading. */
 int store_walk_dir(int dirfd, store_walk_fn fn, void *arg);
 
+/* Opens the directory that holds the store path @rel ("acme/idx/index.faiss"), one
+ * component at a time from the store root, none followed if it is a symlink, and
+ * sets *base to @rel's last component.  Returns the fd (caller closes it), or
+ * -errno: -EINVAL for an empty, "." or ".." component, -ENAMETOOLONG, or what
+ * openat() gave (-ELOOP for a symlink, -ENOENT, -ENOTDIR). */
+int store_open_parent(const struct store *st, const char *rel, const char **base);
+
 /* The tenant of files at the store root (the flat layout). */
 #define STORE_TENANT_FLAT "-"
 

@@ -187,6 +187,27 @@ static int open_start(int root, const char *rel)
 	return fd < 0 ? -errno : fd;
 }
 
+int store_open_parent(const struct store *st, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	char dir[PATH_MAX];
+	size_t dlen = slash ? (size_t)(slash - rel) : 0;
+	int fd;
+
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (strlen(name) > NAME_MAX || dlen >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, rel, dlen);
+	dir[dlen] = '\0';
+	if (slash && !dlen)
+		return -EINVAL; /* a leading '/' */
+	fd = open_start(store_root_fd(st), dir);
+	if (fd >= 0)
+		*base = name;
+	return fd;
+}
+
 int store_walk(const struct store *st, const char *rel, store_walk_fn fn, void *arg)
 {
 	struct walk w = {.fn = fn, .arg = arg};

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_test.h"
 
@@ -187,6 +189,34 @@ static void test_gone_during_walk(void **state)
 				    "O d 0;O p 0;D q 0;EO q 0;ES r 0;");
 }
 
+/* store_open_parent(): the directory of a store path, never through a symlink. */
+static void test_open_parent(void **state)
+{
+	const char *base = NULL;
+	int fd;
+
+	(void)state;
+	fd = store_open_parent(st, "a/b/y", &base);
+	assert_true(fd >= 0);
+	assert_string_equal(base, "y");
+	assert_int_equal(faccessat(fd, base, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+	close(fd);
+	fd = store_open_parent(st, "c", &base); /* at the root */
+	assert_true(fd >= 0);
+	assert_string_equal(base, "c");
+	assert_int_equal(faccessat(fd, base, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+	close(fd);
+	base = NULL;
+	fd = store_open_parent(st, "d/x", &base); /* d is a symlink to a */
+	assert_true(fd == -ELOOP || fd == -ENOTDIR);
+	assert_int_equal(store_open_parent(st, "nope/x", &base), -ENOENT);
+	assert_int_equal(store_open_parent(st, "a/../c", &base), -EINVAL);
+	assert_int_equal(store_open_parent(st, "a/b/", &base), -EINVAL);
+	assert_int_equal(store_open_parent(st, "/c", &base), -EINVAL);
+	assert_int_equal(store_open_parent(st, "a/..", &base), -EINVAL);
+	assert_null(base); /* set only on success */
+}
+
 /* store_walk_group(): the FAISSx layouts, as faissfs stat and the metrics group. */
 static void test_group(void **state)
 {
@@ -217,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_whole_tree),	 cmocka_unit_test(test_skip_and_stop),
 		cmocka_unit_test(test_start_below_root), cmocka_unit_test(test_any_dir),
 		cmocka_unit_test(test_gone_during_walk), cmocka_unit_test(test_group),
+		cmocka_unit_test(test_open_parent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
