@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "util/log.h"
@@ -31,6 +32,8 @@ struct mnt_ra;
 struct mnt_wr;
 struct mnt_cmp;
 struct mnt_pre;
+struct mnt_remote;
+struct store_remote;
 
 /* --- options (mount.c) ---------------------------------------------------------- */
 
@@ -69,7 +72,24 @@ struct mnt_opts {
 	int compact;		      /* -o compact=on|off: background compaction (rw only) */
 	unsigned long long stage_max; /* -o stage_max=SIZE: staged bytes before writers wait */
 	unsigned preload;	      /* -o preload=N: warm the N most used indices; 0: off */
+
+	/* A remote store (STORE is s3://BUCKET[/PREFIX]): always read-only. */
+	char *endpoint;			    /* owned, -o endpoint=URL */
+	char *cred_file;		    /* owned, -o cred_file=PATH */
+	char *cache_dir;		    /* owned, -o cache_dir=PATH */
+	unsigned long long disk_cache_size; /* -o disk_cache_size=SIZE */
+	unsigned poll_interval;		    /* -o poll_interval=SECONDS; 0: never */
+	unsigned s3_inflight;		    /* -o s3_inflight=N */
 };
+
+#define MNT_DISK_CACHE_DEFAULT (4ull << 30)
+#define MNT_POLL_DEFAULT       30u
+
+/* True if @store names a remote store ("s3://..."). */
+static inline bool mnt_store_is_remote(const char *store)
+{
+	return store && !strncmp(store, "s3://", 5);
+}
 
 /* Parses "4096", "64K", "256M", "1G" (binary multiples; optional "B"/"iB").
  * Returns 0 or -EINVAL (empty, negative, junk, overflow). */
@@ -108,6 +128,8 @@ struct mnt_fs {
 	struct mnt_wr *wr;	/* immutable after mount (rw only); thread-safe itself */
 	struct mnt_cmp *cmp;	/* immutable after mount; NULL: no compaction */
 	struct mnt_pre *pre;	/* immutable after mount; access counts, -o preload (preload.h) */
+	struct store_remote *remote; /* immutable after mount; NULL: a local store */
+	struct mnt_remote *poller;   /* immutable after mount; NULL: no polling */
 	pthread_mutex_t hlock;	/* leaf: protects handles */
 	struct mnt_hlink *handles; /* protected by hlock: open handles, see mnt_handle_add() */
 };
@@ -140,6 +162,16 @@ static inline struct mnt_fs *mnt_req_fs(fuse_req_t req)
 
 /* The node of @ino; NULL (after replying ESTALE) if it is not known (ops.c). */
 struct mnt_node *mnt_req_node(fuse_req_t req, fuse_ino_t ino);
+
+/* --- remote stores (remote.c) ------------------------------------------------------ */
+
+/* Starts the thread that checks the bucket for a new version every @interval
+ * seconds (0: sets *out to NULL and starts nothing) and invalidates what changed
+ * in the kernel's caches.  Returns 0 or -errno of pthread_create(). */
+int mnt_remote_start(struct mnt_fs *fs, struct fuse_session *se, struct store_remote *r,
+		     unsigned interval, struct mnt_remote **out);
+/* Stops and joins it (NULL is fine); before the session is destroyed. */
+void mnt_remote_stop(struct mnt_remote *p);
 
 /* --- read path (read.c) ----------------------------------------------------------- */
 

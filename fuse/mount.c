@@ -94,6 +94,22 @@ void mnt_usage(void)
 	       "                     addresses only)\n"
 	       "  -o metrics_allow_remote  let -o metrics bind a non-loopback address (the\n"
 	       "                     endpoint has no authentication)\n"
+	       "\n"
+	       "A remote store (STORE is s3://BUCKET[/PREFIX], published by faissfs push) is\n"
+	       "always served read-only, from a local view and disk cache under cache_dir:\n"
+	       "  -o endpoint=URL    the S3 endpoint, e.g. http://127.0.0.1:7480 (default:\n"
+	       "                     $FAISSFS_S3_ENDPOINT, then $AWS_ENDPOINT_URL)\n"
+	       "  -o cred_file=PATH  an AWS credentials file (default:\n"
+	       "                     $AWS_SHARED_CREDENTIALS_FILE, then $AWS_ACCESS_KEY_ID and\n"
+	       "                     $AWS_SECRET_ACCESS_KEY); keys never go on the command line\n"
+	       "  -o cache_dir=PATH  the local view and frame cache (default\n"
+	       "                     /var/cache/faissfs/BUCKET-HASH); one daemon per cache_dir\n"
+	       "  -o disk_cache_size=SIZE  compressed frames kept on disk (default 4G; 0: none)\n"
+	       "  -o poll_interval=SECONDS  check the bucket for a newly pushed version this\n"
+	       "                     often (default 30; 0: never); new opens see it, open files\n"
+	       "                     keep the version they opened\n"
+	       "  -o s3_inflight=N   S3 requests in flight at once (default 16)\n"
+	       "\n"
 	       "  -o noexec, exec, noatime, sync, async, dirsync\n"
 	       "                     generic mount flags, passed to the kernel (nosuid and\n"
 	       "                     nodev are always set and accepted)\n"
@@ -170,6 +186,12 @@ struct mnt_raw {
 	char *compact;
 	char *stage_max;
 	char *preload;
+	char *endpoint;
+	char *cred_file;
+	char *cache_dir;
+	char *disk_cache_size;
+	char *poll_interval;
+	char *s3_inflight;
 	int rw;
 	int allow_other;
 	int foreground;
@@ -206,6 +228,12 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("compact=%s", compact, 0),
 	RAW("stage_max=%s", stage_max, 0),
 	RAW("preload=%s", preload, 0),
+	RAW("endpoint=%s", endpoint, 0),
+	RAW("cred_file=%s", cred_file, 0),
+	RAW("cache_dir=%s", cache_dir, 0),
+	RAW("disk_cache_size=%s", disk_cache_size, 0),
+	RAW("poll_interval=%s", poll_interval, 0),
+	RAW("s3_inflight=%s", s3_inflight, 0),
 	RAW("-f", foreground, 1),
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
@@ -266,6 +294,12 @@ static void raw_release(struct mnt_raw *r)
 	free(r->kernel_opts);
 	free(r->compact);
 	free(r->preload);
+	free(r->endpoint);
+	free(r->cred_file);
+	free(r->cache_dir);
+	free(r->disk_cache_size);
+	free(r->poll_interval);
+	free(r->s3_inflight);
 	free(r->stage_max);
 	free(r->store);
 	free(r->mountpoint);
@@ -298,6 +332,9 @@ void mnt_opts_release(struct mnt_opts *o)
 	free(o->metrics);
 	free(o->subtype);
 	free(o->kernel_opts);
+	free(o->endpoint);
+	free(o->cred_file);
+	free(o->cache_dir);
 	memset(o, 0, sizeof(*o));
 	o->ready_fd = -1;
 }
@@ -318,6 +355,8 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->kernel_ra_kb = MNT_KERNEL_RA_DEFAULT;
 	o->cache_size = MNT_CACHE_DEFAULT;
 	o->log_level = LOG_LVL_INFO;
+	o->disk_cache_size = MNT_DISK_CACHE_DEFAULT;
+	o->poll_interval = MNT_POLL_DEFAULT;
 
 	if (fuse_opt_parse(&args, &r, mnt_opt_spec, opt_proc) != 0) {
 		if (!r.bad)
@@ -417,6 +456,23 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			goto out;
 		o->preload = (unsigned)v;
 	}
+	if (r.disk_cache_size && mnt_parse_size(r.disk_cache_size, &o->disk_cache_size) < 0) {
+		fprintf(stderr,
+			"faissfs mount: bad value '%s' for -o disk_cache_size (a size, e.g. 20G; "
+			"0: no disk cache)\n",
+			r.disk_cache_size);
+		goto out;
+	}
+	if (r.poll_interval) {
+		if (parse_uint_opt("poll_interval", r.poll_interval, 0, 86400, &v) < 0)
+			goto out;
+		o->poll_interval = (unsigned)v;
+	}
+	if (r.s3_inflight) {
+		if (parse_uint_opt("s3_inflight", r.s3_inflight, 1, 256, &v) < 0)
+			goto out;
+		o->s3_inflight = (unsigned)v;
+	}
 	if (r.ready_fd) {
 		if (parse_uint_opt("ready_fd", r.ready_fd, 0, INT_MAX, &v) < 0)
 			goto out;
@@ -429,6 +485,20 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			r.store ? "MOUNTPOINT" : "STORE and MOUNTPOINT");
 		goto out;
 	}
+	if (!mnt_store_is_remote(r.store) && (r.endpoint || r.cred_file || r.cache_dir ||
+					       r.disk_cache_size || r.poll_interval ||
+					       r.s3_inflight)) {
+		fprintf(stderr,
+			"faissfs mount: -o endpoint, cred_file, cache_dir, disk_cache_size, "
+			"poll_interval and s3_inflight are for remote stores (STORE "
+			"s3://BUCKET[/PREFIX]); '%s' is a local store\n",
+			r.store);
+		goto out;
+	}
+	o->endpoint = r.endpoint;
+	o->cred_file = r.cred_file;
+	o->cache_dir = r.cache_dir;
+	r.endpoint = r.cred_file = r.cache_dir = NULL;
 	o->store = r.store;
 	o->mountpoint = r.mountpoint;
 	o->fsname = r.fsname;
@@ -501,6 +571,40 @@ static int open_store(const char *path, bool rw, struct store **out)
 	default:
 		fprintf(stderr, "faissfs mount: cannot open store '%s': %s\n", path, strerror(-rc));
 		break;
+	}
+	return rc;
+}
+
+/* Connects to the bucket of the remote store o->store and brings its local view
+ * up to date.  Each failure is explained (by the store layer's log lines and a
+ * last line here). */
+static int open_remote(const struct mnt_opts *o, struct store_remote **out)
+{
+	struct store_remote_opts ro = {
+		.url = o->store,
+		.endpoint = o->endpoint,
+		.cred_file = o->cred_file,
+		.cache_dir = o->cache_dir,
+		.disk_cache_size = o->disk_cache_size,
+		.max_inflight = o->s3_inflight,
+	};
+	struct store_remote_sync_stats ss;
+	int rc;
+
+	rc = store_remote_open(&ro, out);
+	if (rc == 0) {
+		rc = store_remote_sync(*out, NULL, NULL, &ss);
+		if (rc == 0)
+			log_info("%s: generation %llu, %llu entries, in the view %s",
+				 o->store, (unsigned long long)ss.gen,
+				 (unsigned long long)ss.entries, store_remote_view(*out));
+	}
+	if (rc < 0) {
+		fprintf(stderr, "faissfs mount: cannot serve the remote store '%s' (see the "
+				"message above)\n",
+			o->store);
+		store_remote_free(*out);
+		*out = NULL;
 	}
 	return rc;
 }
@@ -701,18 +805,29 @@ static int run(const struct mnt_opts *o)
 		goto out;
 	}
 	raise_nofile();
-	fs.rw = o->rw && writable_fs(o->store);
-	if (open_store(o->store, fs.rw, &fs.st) < 0)
-		goto out;
-	store_abs = realpath(o->store, NULL);
+	if (mnt_store_is_remote(o->store)) {
+		if (open_remote(o, &fs.remote) < 0)
+			goto out;
+		fs.rw = false;
+		if (open_store(store_remote_view(fs.remote), false, &fs.st) < 0)
+			goto out;
+		store_remote_attach(fs.st, fs.remote);
+		store_abs = strdup(o->store);
+	} else {
+		fs.rw = o->rw && writable_fs(o->store);
+		if (open_store(o->store, fs.rw, &fs.st) < 0)
+			goto out;
+		store_abs = realpath(o->store, NULL);
+	}
 	if (check_mountpoint(o->mountpoint) < 0)
 		goto out;
 	/* One daemon per store: a second one is refused, naming the first's PID.  After the
 	 * checks, so that a refused mount leaves the store as it was. */
 	lock_fd = store_lock(fs.st, NULL);
 	if (lock_fd < 0) {
-		fprintf(stderr, "faissfs mount: cannot use store '%s' (see the message above)\n",
-			o->store);
+		fprintf(stderr, "faissfs mount: cannot use store '%s' (see the message above%s)\n",
+			o->store,
+			fs.remote ? "; give each mount of a remote store its own -o cache_dir" : "");
 		goto out;
 	}
 	/* Absolute: the daemon chdirs to / and unmounts by this path at exit. */
@@ -778,6 +893,20 @@ static int run(const struct mnt_opts *o)
 		log_use_syslog("faissfs");
 	}
 	/* Threads only now: fuse_daemonize() forks. */
+	if (fs.remote) {
+		rc = store_remote_cache_open(fs.remote);
+		if (rc < 0)
+			log_warn("the disk cache of %s cannot be used (%s): every chunk is fetched "
+				 "from the bucket",
+				 o->store, strerror(-rc));
+		rc = mnt_remote_start(&fs, se, fs.remote, o->poll_interval, &fs.poller);
+		if (rc < 0) {
+			log_error("cannot start the thread that polls %s: %s (try -o "
+				  "poll_interval=0)",
+				  o->store, strerror(-rc));
+			goto out;
+		}
+	}
 	workers = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	rc = mnt_ra_new(fs.cache, workers ? workers : 1, o->readahead, &fs.ra);
 	if (rc < 0) {
@@ -844,6 +973,8 @@ static int run(const struct mnt_opts *o)
 out:
 	mnt_cmp_free(fs.cmp); /* stops a compaction in flight; the file stays plain */
 	fs.cmp = NULL;
+	mnt_remote_stop(fs.poller); /* before the session goes: it sends notifications */
+	fs.poller = NULL;
 	mnt_http_stop(http);
 	if (http_fd >= 0)
 		close(http_fd);
@@ -868,6 +999,7 @@ out:
 		cache_free(fs.cache);
 	store_unlock(lock_fd);
 	store_close(fs.st);
+	store_remote_free(fs.remote);
 	if (fs.ready_fd >= 0)
 		close(fs.ready_fd);
 	free(store_abs);

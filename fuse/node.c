@@ -649,7 +649,8 @@ int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 	return node_fill_attr(node, &st, attr);
 }
 
-int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct mnt_obj **out)
+int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
+		    const struct stat *st, struct mnt_obj **out)
 {
 	struct store_object *so = NULL;
 	struct mnt_obj *ob, *old = NULL;
@@ -672,7 +673,7 @@ int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct
 	pthread_mutex_unlock(&node->lock);
 
 	node_path(node, path, sizeof(path));
-	rc = store_object_open_fd(fd, path, &so);
+	rc = store_object_open(store, fd, path, &so);
 	if (rc == -EMEDIUMTYPE) {
 		pthread_mutex_lock(&node->lock);
 		node->probed = id;

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct store;
 struct store_object;
 
 /* The identity of one version of a store file: a different value means the
@@ -132,10 +133,13 @@ int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 int mnt_node_open_file(struct mnt_node *node, struct stat *st);
 
 /* The node's current object for the store file open as @fd (identity @st):
- * reuses the shared one if @st matches it, else opens a new one.  Returns 1 and
+ * reuses the shared one if @st matches it, else opens a new one (with
+ * store_object_open(@store, ...): a reference file of a remote store reads from
+ * its bucket; @store may be NULL for a local one).  Returns 1 and
  * a reference in *out (give it back with mnt_node_object_put()), 0 if the file
  * is a plain file, or -EUCLEAN / -EPROTONOSUPPORT / -errno. */
-int mnt_node_object(struct mnt_node *node, int fd, const struct stat *st, struct mnt_obj **out);
+int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
+		    const struct stat *st, struct mnt_obj **out);
 
 /* Gives back a reference from mnt_node_object() on @node; when no other user is
  * left, the node drops its own reference too.  NULL @ob is fine. */

@@ -223,7 +223,7 @@ static int usage_add(struct mnt_usage *u, const char *tenant, const char *index,
 static int usage_entry(void *arg, const struct store_walk_entry *e)
 {
 	struct mnt_usage *u = arg;
-	uint64_t logical, lsize;
+	uint64_t logical, lsize, stored, ssize;
 	char *tenant = NULL, *index = NULL;
 	int fd, rc;
 
@@ -231,16 +231,18 @@ static int usage_entry(void *arg, const struct store_walk_entry *e)
 		return e->depth >= WALK_DEPTH_MAX ? STORE_WALK_SKIP : 0;
 	if (e->type != STORE_WALK_FILE)
 		return 0;
-	logical = (uint64_t)e->st->st_size;
+	logical = stored = (uint64_t)e->st->st_size;
 	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0) {
-		if (store_object_probe(fd, e->rel, &lsize) == 1)
+		if (store_object_probe_sizes(fd, e->rel, &lsize, &ssize) == 1) {
 			logical = lsize;
+			stored = ssize;
+		}
 		close(fd);
 	}
 	rc = store_walk_group(e->rel, &tenant, &index);
 	if (rc == 0)
-		rc = usage_add(u, tenant, index, logical, (uint64_t)e->st->st_size);
+		rc = usage_add(u, tenant, index, logical, stored);
 	free(tenant);
 	free(index);
 	return rc;
@@ -345,6 +347,72 @@ static void render_usage(struct mnt_ctl *c, struct metrics_buf *b)
 	}
 	pthread_mutex_unlock(&c->usage_lock);
 	metrics_buf_release(&lb);
+}
+
+/* Metrics of a remote store's mount: S3 requests and the disk cache. */
+static void render_remote(struct mnt_ctl *c, struct metrics_buf *b)
+{
+	struct store_remote_stats rs;
+
+	if (!c->fs->remote)
+		return;
+	store_remote_stats(c->fs->remote, &rs);
+	write_counter(b, "faissfs_remote_requests_total", "S3 requests sent (remote stores).",
+		      rs.requests);
+	write_counter(b, "faissfs_remote_retries_total",
+		      "S3 requests sent again after a 5xx, a timeout or a connection error.",
+		      rs.retries);
+	write_counter(b, "faissfs_remote_errors_total", "S3 requests that failed for good.",
+		      rs.errors);
+	write_counter(b, "faissfs_remote_received_bytes_total", "Bytes received from S3.",
+		      rs.bytes_in);
+	write_gauge(b, "faissfs_remote_inflight_requests", "S3 requests in flight.", rs.inflight);
+	write_counter(b, "faissfs_remote_disk_cache_hits_total",
+		      "Chunk frames read from the local disk cache.", rs.disk_hits);
+	write_counter(b, "faissfs_remote_disk_cache_misses_total",
+		      "Chunk frames not in the local disk cache (fetched).", rs.disk_misses);
+	write_counter(b, "faissfs_remote_disk_cache_damaged_total",
+		      "Damaged frames found in the disk cache (dropped, fetched again).",
+		      rs.disk_damaged);
+	write_counter(b, "faissfs_remote_disk_cache_evictions_total",
+		      "Frames evicted from the disk cache for its budget.", rs.disk_evictions);
+	write_gauge(b, "faissfs_remote_disk_cache_bytes", "Bytes in the local disk cache.",
+		    rs.disk_bytes);
+	write_gauge(b, "faissfs_remote_generation", "Generation of the manifest served.",
+		    rs.gen);
+}
+
+/* The remote store's lines of the stats file (text or JSON). */
+static void render_remote_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
+{
+	struct store_remote_stats rs;
+
+	if (!c->fs->remote)
+		return;
+	store_remote_stats(c->fs->remote, &rs);
+	if (json) {
+		metrics_buf_printf(b,
+				   ",\"remote\":{\"generation\":%" PRIu64 ",\"requests\":%" PRIu64
+				   ",\"retries\":%" PRIu64 ",\"errors\":%" PRIu64
+				   ",\"received_bytes\":%" PRIu64 ",\"disk_cache_hits\":%" PRIu64
+				   ",\"disk_cache_misses\":%" PRIu64 ",\"disk_cache_damaged\":%" PRIu64
+				   ",\"disk_cache_bytes\":%" PRIu64 "}",
+				   rs.gen, rs.requests, rs.retries, rs.errors, rs.bytes_in,
+				   rs.disk_hits, rs.disk_misses, rs.disk_damaged, rs.disk_bytes);
+		return;
+	}
+	metrics_buf_printf(b,
+			   "\nremote generation: %" PRIu64 "\n"
+			   "remote requests: %" PRIu64 "\n"
+			   "remote retries: %" PRIu64 "\n"
+			   "remote errors: %" PRIu64 "\n"
+			   "remote received bytes: %" PRIu64 "\n"
+			   "remote disk cache hits: %" PRIu64 "\n"
+			   "remote disk cache misses: %" PRIu64 "\n"
+			   "remote disk cache damaged: %" PRIu64 "\n"
+			   "remote disk cache bytes: %" PRIu64 "\n",
+			   rs.gen, rs.requests, rs.retries, rs.errors, rs.bytes_in, rs.disk_hits,
+			   rs.disk_misses, rs.disk_damaged, rs.disk_bytes);
 }
 
 void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
@@ -470,6 +538,7 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 			      "Writes slowed or made to wait by staging back-pressure.",
 			      cm.throttled);
 	}
+	render_remote(c, b);
 	render_usage(c, b);
 }
 
@@ -592,5 +661,8 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 	}
 	pthread_mutex_unlock(&c->usage_lock);
 	if (json)
-		metrics_buf_printf(b, "]}\n");
+		metrics_buf_printf(b, "]");
+	render_remote_stats(c, b, json);
+	if (json)
+		metrics_buf_printf(b, "}\n");
 }

@@ -195,7 +195,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = fd;
 		goto fail;
 	}
-	rc = mnt_node_object(n, fd, &st, &ob);
+	rc = mnt_node_object(mnt_req_fs(req)->st, n, fd, &st, &ob);
 	if (rc < 0)
 		goto fail;
 	fh = calloc(1, sizeof(*fh));
@@ -610,17 +610,23 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static const char *const xattr_names[] = {
 	"user.faissfs.stored_bytes", "user.faissfs.chunks", "user.faissfs.chunk_size",
 	"user.faissfs.codec",	     "user.faiss.type",	    "user.faiss.d",
-	"user.faiss.ntotal",	     "user.faiss.metric",
+	"user.faiss.ntotal",	     "user.faiss.metric",   "user.faissfs.id",
 };
 
 /* Writes the value of xattr @name of object @info into @buf (NUL-terminated,
  * the NUL not part of the value).  Returns its length or -ENODATA. */
-static int xattr_value(const struct store_object_info *info, const char *name, char *buf,
-		       size_t size)
+static int xattr_value(const struct store_object *so, const char *name, char *buf, size_t size)
 {
+	const struct store_object_info *info = store_object_info(so);
 	const struct store_faiss_info *fi = &info->faiss;
 	const char *m;
+	uint64_t id[2];
 
+	if (!strcmp(name, "user.faissfs.id")) {
+		/* The object's identity: its name in a remote store's bucket. */
+		store_object_id(so, id);
+		return snprintf(buf, size, "%016" PRIx64 "%016" PRIx64, id[0], id[1]);
+	}
 	if (!strcmp(name, "user.faissfs.stored_bytes"))
 		return snprintf(buf, size, "%" PRIu64, info->stored);
 	if (!strcmp(name, "user.faissfs.chunks"))
@@ -649,7 +655,7 @@ static int xattr_value(const struct store_object_info *info, const char *name, c
 
 /* The object behind @n for its xattrs: 1 and a reference, 0 for plain files
  * and directories, or -errno. */
-static int node_obj_for_xattr(struct mnt_node *n, struct mnt_obj **out)
+static int node_obj_for_xattr(fuse_req_t req, struct mnt_node *n, struct mnt_obj **out)
 {
 	struct stat st;
 	int fd, rc;
@@ -659,7 +665,7 @@ static int node_obj_for_xattr(struct mnt_node *n, struct mnt_obj **out)
 	fd = mnt_node_open_file(n, &st);
 	if (fd < 0)
 		return fd;
-	rc = mnt_node_object(n, fd, &st, out);
+	rc = mnt_node_object(mnt_req_fs(req)->st, n, fd, &st, out);
 	close(fd);
 	return rc;
 }
@@ -685,12 +691,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	if (!n)
 		return;
-	rc = node_obj_for_xattr(n, &ob);
+	rc = node_obj_for_xattr(req, n, &ob);
 	if (rc <= 0) {
 		mnt_reply_err(req, rc < 0 ? rc : -ENODATA);
 		return;
 	}
-	rc = xattr_value(store_object_info(ob->so), name, val, sizeof(val));
+	rc = xattr_value(ob->so, name, val, sizeof(val));
 	mnt_node_object_put(n, ob);
 	if (rc < 0)
 		mnt_reply_err(req, rc);
@@ -708,7 +714,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (!n)
 		return;
-	rc = node_obj_for_xattr(n, &ob);
+	rc = node_obj_for_xattr(req, n, &ob);
 	if (rc < 0) {
 		mnt_reply_err(req, rc);
 		return;
@@ -716,9 +722,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	for (size_t i = 0; rc > 0 && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
 		size_t nl = strlen(xattr_names[i]) + 1;
 
-		if (xattr_value(store_object_info(ob->so), xattr_names[i], val, sizeof(val)) < 0)
+		if (xattr_value(ob->so, xattr_names[i], val, sizeof(val)) < 0)
 			continue;
-		memcpy(list + len, xattr_names[i], nl); /* fits: 8 names of < 32 bytes */
+		memcpy(list + len, xattr_names[i], nl); /* fits: 9 names of < 32 bytes */
 		len += nl;
 	}
 	mnt_node_object_put(n, ob);

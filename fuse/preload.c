@@ -304,12 +304,17 @@ static bool pre_quiet(struct mnt_pre *p)
 static int pre_open(struct mnt_pre *p, const char *path, struct store_object **out)
 {
 	const char *base;
-	int dfd = store_open_parent(p->fs->st, path, &base), rc;
+	int dfd = store_open_parent(p->fs->st, path, &base), fd, rc;
 
 	if (dfd < 0)
 		return dfd;
-	rc = store_object_openat(dfd, base, path, out);
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	close(dfd);
+	if (fd < 0)
+		return -errno;
+	/* store_object_open(): a remote store's view holds reference files. */
+	rc = store_object_open(p->fs->st, fd, path, out);
+	close(fd);
 	return rc;
 }
 

@@ -24,6 +24,8 @@ pkgs=(
 	build-essential cmake pkg-config dpkg-dev
 	libfuse3-dev fuse3
 	libmicrohttpd-dev python3-prometheus-client
+	libcurl4-openssl-dev # the S3 client of remote stores (remote/)
+	ceph-mon ceph-mgr ceph-osd radosgw ceph-common # tests: scripts/ceph-single-node.sh
 	libzstd-dev zstd
 	libmsgpack-dev
 	libcmocka-dev

@@ -20,7 +20,7 @@ int store_object_chunk_copy(const struct store_object *o, uint64_t idx, struct s
 	ret = store_buf_reserve(&out->data, &out->cap, r.stored_len);
 	if (ret)
 		return ret;
-	n = store_pread_full(o->fd, out->data, r.stored_len, r.offset);
+	n = store_object_src_read(o, out->data, r.stored_len, r.offset, STORE_SRC_FRAME);
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n < r.stored_len)

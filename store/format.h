@@ -139,6 +139,46 @@ enum fmt_filter {
 };
 #define FMT_FILTER_MAX FMT_FILTER_PLANES4_P3
 
+/* --- remote stores (FORMAT.md section 8) ---------------------------------------
+ * A store published to an S3 bucket by `faissfs push` is, under PREFIX/:
+ *   PREFIX/superblock          the local store's superblock, as it is
+ *   PREFIX/objects/<id>        each object, named by its identity (32 hex digits of
+ *                              store_object_id(): id[0] then id[1], each %016x)
+ *   PREFIX/manifest            the tree (MessagePack, below), written last
+ * A node serving it keeps a local *view*: a store directory whose files are
+ * reference files (below) naming remote objects; the chunk frames are fetched
+ * by ranged GETs.
+ *
+ * Manifest: a MessagePack map; unknown keys are ignored:
+ *   "format"  uint  FMT_MANIFEST_VERSION (a reader refuses a larger one)
+ *   "gen"     uint  1 for the first push, +1 for each later one
+ *   "created" uint  seconds since the epoch
+ *   "entries" array of arrays, parents before their entries:
+ *       [path str, mode uint, mtime_sec int, mtime_nsec uint, size uint,
+ *        stored uint, id str(32) or nil (a directory), header bin(64) or nil]
+ */
+#define FMT_MANIFEST_NAME    "manifest"
+#define FMT_MANIFEST_VERSION 1u
+#define FMT_REMOTE_OBJ_DIR   "objects"
+#define FMT_ID_HEX	     32u /* characters of an object identity */
+
+/* Reference file (a view's stand-in for a remote object), 112 bytes:
+ * a zstd skippable frame, so no zstd tool mistakes it for data. */
+#define FMT_SKIPPABLE_MAGIC_REF 0x184D2A5Cu /* nibble C */
+#define FMT_REF_MAGIC		"FFSREF1"   /* 8 bytes with its NUL */
+#define FMT_REF_SIZE		112u
+
+struct fmt_ref {
+	uint32_t frame_magic; /*   0 FMT_SKIPPABLE_MAGIC_REF */
+	uint32_t frame_size;  /*   4 FMT_REF_SIZE - 8 */
+	uint8_t magic[8];     /*   8 "FFSREF1\0" */
+	uint64_t stored_size; /*  16 bytes of the remote object */
+	uint64_t id[2];	      /*  24 its identity (store_object_id()) */
+	uint8_t header[64];   /*  40 a copy of the object's header */
+	uint64_t checksum;    /* 104 XXH3-64 of bytes 0..103 */
+};
+static_assert(sizeof(struct fmt_ref) == FMT_REF_SIZE, "reference file is 112 bytes");
+
 /* --- little-endian helpers --------------------------------------------------- */
 
 static inline uint16_t fmt_get16(const uint8_t *p)

@@ -130,8 +130,17 @@ bad:
 
 int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
 {
-	uint8_t buf[FMT_OBJ_HEADER_SIZE];
+	uint64_t stored;
+
+	return store_object_probe_sizes(fd, logname, logical_size, &stored);
+}
+
+int store_object_probe_sizes(int fd, const char *logname, uint64_t *logical_size,
+			     uint64_t *stored_size)
+{
+	uint8_t buf[FMT_REF_SIZE];
 	struct fmt_object_header h;
+	struct fmt_ref ref;
 	struct stat stb;
 	ssize_t n;
 	int ret;
@@ -139,6 +148,15 @@ int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
 	n = store_pread_full(fd, buf, sizeof(buf), 0);
 	if (n < 0)
 		return (int)n;
+	if (store_ref_is_ref(buf, (size_t)n)) {
+		/* A view's stand-in for a remote object: its header is inside. */
+		ret = store_ref_parse(buf, (size_t)n, logname, &ref, &h);
+		if (ret)
+			return ret;
+		*logical_size = h.logical_size;
+		*stored_size = ref.stored_size;
+		return 1;
+	}
 	if (!store_header_is_object(buf, (size_t)n))
 		return 0;
 	if (fstat(fd, &stb))
@@ -147,6 +165,7 @@ int store_object_probe(int fd, const char *logname, uint64_t *logical_size)
 	if (ret)
 		return ret;
 	*logical_size = h.logical_size;
+	*stored_size = (uint64_t)stb.st_size;
 	return 1;
 }
 
@@ -154,6 +173,8 @@ void store_object_free(struct store_object *o)
 {
 	if (!o)
 		return;
+	if (o->sops && o->sops->release)
+		o->sops->release(o->sarg);
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->logname);
@@ -166,7 +187,7 @@ void store_object_free(struct store_object *o)
 /* Brings the trailer described by @h into memory for @o: a heap copy
  * (o->trailer) when small, else a read-only mapping (o->map).  Sets *buf to its
  * first byte.  Returns 0, -EUCLEAN (truncated, logged), -ENOMEM or -errno. */
-static int trailer_load(struct store_object *o, int fd, const struct fmt_object_header *h,
+static int trailer_load(struct store_object *o, const struct fmt_object_header *h,
 			const uint8_t **buf)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -175,11 +196,14 @@ static int trailer_load(struct store_object *o, int fd, const struct fmt_object_
 	ssize_t n;
 	int ret;
 
-	if (h->trailer_size < STORE_TABLE_MAP_MIN) {
+	/* Another source than a local file has nothing to map: its trailer is read
+	 * into the heap whatever its size (24 bytes per chunk). */
+	if (h->trailer_size < STORE_TABLE_MAP_MIN || o->fd < 0) {
 		o->trailer = malloc(h->trailer_size);
 		if (!o->trailer)
 			return -ENOMEM;
-		n = store_pread_full(fd, o->trailer, h->trailer_size, h->trailer_offset);
+		n = store_object_src_read(o, o->trailer, h->trailer_size, h->trailer_offset,
+					  STORE_SRC_TRAILER);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n < h->trailer_size) {
@@ -194,7 +218,7 @@ static int trailer_load(struct store_object *o, int fd, const struct fmt_object_
 	}
 	/* store_header_check() made sure the trailer lies inside the file. */
 	o->map_len = (size_t)(h->trailer_offset - start + h->trailer_size);
-	map = mmap(NULL, o->map_len, PROT_READ, MAP_SHARED, fd, (off_t)start);
+	map = mmap(NULL, o->map_len, PROT_READ, MAP_SHARED, o->fd, (off_t)start);
 	if (map == MAP_FAILED) {
 		ret = -errno;
 		log_error("object %s: cannot map its chunk table (%u bytes at offset %" PRIu64
@@ -218,62 +242,38 @@ int store_object_rec(const struct store_object *o, uint64_t idx, struct fmt_chun
 			       last ? o->hole_hash_last : o->hole_hash_full, o->logname);
 }
 
-/* Opens the object on @fd, which it takes over (closed on failure too). */
-static int object_open(int fd, const char *logname, struct store_object **out)
+/* Reads and checks the header and trailer of @o, whose source is set, for an
+ * object of @stored_size bytes, and fills in the rest of @o.  Returns 0, -EMEDIUMTYPE
+ * (not an object), -EREMOTE (a reference file: open it through its store),
+ * -EUCLEAN, -EPROTONOSUPPORT, -ENOMEM or an error of the source. */
+static int object_load(struct store_object *o, uint64_t stored_size)
 {
-	struct store_object *o = NULL;
-	uint8_t hbuf[FMT_OBJ_HEADER_SIZE];
+	uint8_t hbuf[FMT_REF_SIZE];
 	const uint8_t *tbuf = NULL;
 	struct fmt_object_header h;
 	struct store_meta m;
-	struct stat stb;
 	ssize_t n;
 	int ret;
 
-	if (fstat(fd, &stb)) {
-		ret = -errno;
-		goto fail;
-	}
-	if (S_ISDIR(stb.st_mode)) {
-		ret = -EISDIR;
-		goto fail;
-	}
-	if (!S_ISREG(stb.st_mode)) {
-		ret = -EMEDIUMTYPE; /* neither an object nor a plain file */
-		goto fail;
-	}
-	n = store_pread_full(fd, hbuf, sizeof(hbuf), 0);
-	if (n < 0) {
-		ret = (int)n;
-		goto fail;
-	}
-	if (!store_header_is_object(hbuf, (size_t)n)) {
-		ret = -EMEDIUMTYPE;
-		goto fail;
-	}
-	ret = store_header_check(hbuf, (size_t)n, (uint64_t)stb.st_size, logname, &h);
+	n = store_object_src_read(o, hbuf, o->fd >= 0 ? sizeof(hbuf) : FMT_OBJ_HEADER_SIZE, 0,
+				  STORE_SRC_HEADER);
+	if (n < 0)
+		return (int)n;
+	if (o->fd >= 0 && store_ref_is_ref(hbuf, (size_t)n))
+		return -EREMOTE;
+	if (!store_header_is_object(hbuf, (size_t)n))
+		return -EMEDIUMTYPE;
+	ret = store_header_check(hbuf, (size_t)n, stored_size, o->logname, &h);
 	if (ret)
-		goto fail;
-	o = calloc(1, sizeof(*o));
-	if (!o) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	o->fd = -1;
-	o->logname = strdup(logname ? logname : "?");
-	if (!o->logname) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	ret = trailer_load(o, fd, &h, &tbuf);
+		return ret;
+	ret = trailer_load(o, &h, &tbuf);
 	if (ret)
-		goto fail;
+		return ret;
 	ret = store_meta_parse(tbuf, h.trailer_size, &h, o->logname, &m, &o->trailer_hash);
 	if (ret)
-		goto fail;
+		return ret;
 	if (o->map)
 		madvise(o->map, o->map_len, MADV_DONTNEED); /* advice: its failure is harmless */
-	o->fd = fd;
 	o->header_checksum = h.checksum;
 	o->trailer_offset = h.trailer_offset;
 	o->incompat = h.feature_incompat;
@@ -286,13 +286,76 @@ static int object_open(int fd, const char *logname, struct store_object **out)
 	o->info.chunk_size = m.chunk_size;
 	o->info.level = m.level;
 	o->info.faiss = m.faiss;
+	return 0;
+}
+
+/* A new object reading through @ops/@arg (taken over), or NULL (@arg released). */
+static struct store_object *object_new(const struct store_source_ops *ops, void *arg, int fd,
+				       const char *logname)
+{
+	struct store_object *o = calloc(1, sizeof(*o));
+
+	if (o)
+		o->logname = strdup(logname ? logname : "?");
+	if (!o || !o->logname) {
+		free(o);
+		if (ops->release)
+			ops->release(arg);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	o->fd = fd;
+	o->sops = ops;
+	o->sarg = arg;
+	return o;
+}
+
+int store_object_open_source(const struct store_source_ops *ops, void *arg,
+			     uint64_t stored_size, const char *logname, struct store_object **out)
+{
+	struct store_object *o = object_new(ops, arg, -1, logname);
+	int ret;
+
+	if (!o)
+		return -ENOMEM;
+	ret = object_load(o, stored_size);
+	if (ret) {
+		store_object_free(o);
+		return ret;
+	}
 	*out = o;
 	return 0;
+}
 
-fail:
-	store_object_free(o);
-	close(fd);
-	return ret;
+/* Opens the object on the local file @fd, which it takes over (closed on failure
+ * too). */
+static int object_open(int fd, const char *logname, struct store_object **out)
+{
+	struct store_object *o;
+	struct stat stb;
+	int ret;
+
+	if (fstat(fd, &stb)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(stb.st_mode)) {
+		close(fd);
+		/* EMEDIUMTYPE: neither an object nor a plain file */
+		return S_ISDIR(stb.st_mode) ? -EISDIR : -EMEDIUMTYPE;
+	}
+	o = object_new(&store_local_source, (void *)(intptr_t)fd, fd, logname);
+	if (!o)
+		return -ENOMEM;
+	ret = object_load(o, (uint64_t)stb.st_size);
+	if (ret) {
+		store_object_free(o);
+		return ret;
+	}
+	*out = o;
+	return 0;
 }
 
 int store_object_openat(int dirfd, const char *name, const char *logname, struct store_object **out)
@@ -361,6 +424,7 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 {
 	struct fmt_chunk_rec rec;
 	const struct fmt_chunk_rec *r = &rec;
+	bool retried = false;
 	size_t len;
 	const char *bad;
 	ssize_t n;
@@ -379,7 +443,8 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 	ret = store_buf_reserve(&dc->rbuf, &dc->rcap, r->stored_len);
 	if (ret)
 		return ret;
-	n = store_pread_full(o->fd, dc->rbuf, r->stored_len, r->offset);
+again:
+	n = store_object_src_read(o, dc->rbuf, r->stored_len, r->offset, STORE_SRC_FRAME);
 	if (n < 0) {
 		log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): "
 			  "read error: %s",
@@ -403,6 +468,16 @@ int store_object_read_chunk(const struct store_object *o, uint64_t idx, struct s
 	return 0;
 
 bad:
+	if (o->sops->invalidate && !retried) {
+		/* A source that keeps copies (a disk cache) may hold a damaged one:
+		 * never serve it, fetch the frame once more from where it lives. */
+		log_warn("object %s: chunk %" PRIu64 ": %s in the %s source's copy - fetching "
+			 "it again",
+			 o->logname, idx, bad, o->sops->name);
+		o->sops->invalidate(o->sarg, r->offset, r->stored_len);
+		retried = true;
+		goto again;
+	}
 	log_error("object %s: chunk %" PRIu64 " (stored at offset %" PRIu64 ", %u bytes): %s - "
 		  "the stored data is corrupt; " CORRUPT_HINT,
 		  o->logname, idx, r->offset, r->stored_len, bad);

@@ -163,6 +163,137 @@ const char *store_faiss_type_name(const char *fourcc);
  * "Canberra", ...), or NULL for a value FAISS 1.7.3 does not define. */
 const char *store_faiss_metric_name(int32_t metric);
 
+/* --- byte sources (source.c, remote_source.c) ------------------------------------
+ * Where an object's stored bytes come from: the local file (the default), or a
+ * remote bucket for a store served from S3.  Header, trailer and chunk frames are
+ * all read through the object's source, so the rest of store/ (and the cache and
+ * fuse/ above it) does not know where the bytes live.  A source is shared by
+ * every thread reading the object: its functions must be thread-safe.
+ */
+enum store_src_what {
+	STORE_SRC_HEADER,  /* the 64-byte object header */
+	STORE_SRC_TRAILER, /* the trailer (chunk table), read once at open */
+	STORE_SRC_FRAME,   /* one chunk's stored frame */
+};
+
+struct store_source_ops {
+	const char *name; /* "local", "s3": for log lines */
+	/* Reads @len stored bytes at @off into @buf.  Returns the bytes read (fewer
+	 * only at the end of the object) or -errno. */
+	ssize_t (*pread)(void *arg, void *buf, size_t len, uint64_t off,
+			 enum store_src_what what);
+	/* Optional: bytes at [@off, @off+@len) that pread gave failed their check:
+	 * drop any copy kept of them, so the next pread fetches them again. */
+	void (*invalidate)(void *arg, uint64_t off, size_t len);
+	/* Optional: frees @arg (at store_object_free(), or when open fails). */
+	void (*release)(void *arg);
+};
+
+/* Opens an object of @stored_size bytes read through @ops with @arg, which the
+ * object takes over (released on failure too).  Checks header and trailer as
+ * store_object_openat() does.  Errors as store_object_openat(), and those of the
+ * source.  Caller frees with store_object_free(). */
+int store_object_open_source(const struct store_source_ops *ops, void *arg,
+			     uint64_t stored_size, const char *logname,
+			     struct store_object **out);
+
+/* --- remote stores (remote.c, remote_view.c, push.c; FORMAT.md section 8) --------
+ * A store published to an S3 bucket is served read-only from a local view: a
+ * store directory of reference files under the cache directory, brought to the
+ * bucket's manifest by store_remote_sync().  Open the view with store_open()
+ * (STORE_RDONLY), then store_remote_attach() so that store_object_open() reads
+ * its objects from the bucket (through the disk cache).
+ */
+struct store_remote;
+
+struct store_remote_opts {
+	const char *url;	  /* "s3://BUCKET[/PREFIX]" */
+	const char *endpoint;	  /* NULL: $FAISSFS_S3_ENDPOINT, then $AWS_ENDPOINT_URL */
+	const char *cred_file;	  /* NULL: $AWS_SHARED_CREDENTIALS_FILE, then the AWS_ variables */
+	const char *cache_dir;	  /* NULL: /var/cache/faissfs/BUCKET-HASH */
+	uint64_t disk_cache_size; /* byte budget of the frames kept on disk; 0: none */
+	unsigned max_inflight;	  /* requests in flight at once; 0: the client's default */
+	bool read_only_view;	  /* push: no cache directory, no view */
+	bool create_bucket;	  /* push: create the bucket if it is missing */
+};
+
+/* Connects: parses the URL, loads the credentials, checks the bucket, opens the
+ * disk cache.  Nothing is fetched.  Errors (each logged saying what to do):
+ * -EINVAL bad URL or no endpoint; -ENOENT no credentials or no such bucket;
+ * -EACCES credentials refused; -EHOSTUNREACH endpoint unreachable; -errno.
+ * Caller frees with store_remote_free(). */
+int store_remote_open(const struct store_remote_opts *o, struct store_remote **out);
+void store_remote_free(struct store_remote *r); /* NULL is fine; after the store using it */
+
+/* Opens the disk cache of frames (CACHE/frames) of @r; until then every frame is
+ * fetched.  Separate from store_remote_open() because the cache may start a
+ * thread: the daemon calls it after going to the background.  Before any reads
+ * (not concurrently with them).  Returns 0 or the cache's -errno (logged). */
+int store_remote_cache_open(struct store_remote *r);
+
+/* Called by a sync for each path of the view it changed, added or removed. */
+typedef void (*store_remote_changed_fn)(void *arg, const char *path);
+
+struct store_remote_sync_stats {
+	bool updated;	   /* a new manifest was applied */
+	uint64_t gen;	   /* its generation */
+	uint64_t entries;  /* its entries */
+	unsigned changed;  /* reference files written or directories made */
+	unsigned removed;  /* view entries removed */
+};
+
+/* Brings the view to the bucket's manifest (one conditional GET when it has not
+ * changed).  One caller at a time.  Returns 0; -ENOENT nothing pushed yet;
+ * -EUCLEAN a damaged manifest; the S3 client's errors; -errno writing the view.
+ * On failure the view is left as it was or part way to the new manifest, every
+ * reference in it valid. */
+int store_remote_sync(struct store_remote *r, store_remote_changed_fn fn, void *arg,
+		      struct store_remote_sync_stats *stats);
+
+/* The view's directory, the URL, the generation served; borrowed. */
+const char *store_remote_view(const struct store_remote *r);
+const char *store_remote_url(const struct store_remote *r);
+uint64_t store_remote_gen(const struct store_remote *r);
+
+/* Objects of @st opened with store_object_open() read through @r (borrowed: it
+ * must outlive @st). */
+void store_remote_attach(struct store *st, struct store_remote *r);
+
+struct store_remote_stats {
+	uint64_t requests, retries, errors, bytes_in; /* S3 requests and bytes received */
+	unsigned inflight, inflight_max;
+	uint64_t disk_hits, disk_misses, disk_damaged, disk_bytes, disk_evictions;
+	uint64_t gen;
+};
+void store_remote_stats(const struct store_remote *r, struct store_remote_stats *out);
+
+/* Opens the object in the file @fd (dup()ed): a local object, or through @st's
+ * remote for a reference file.  Errors as store_object_open_fd(), and -EREMOTE for
+ * a reference file of a store with no remote attached; the remote source's errors. */
+int store_object_open(const struct store *st, int fd, const char *logname,
+		      struct store_object **out);
+
+struct store_push_opts {
+	bool progress; /* a progress line on stderr */
+};
+
+struct store_push_stats {
+	uint64_t files, dirs;
+	uint64_t uploaded, skipped; /* objects sent / already in the bucket */
+	uint64_t bytes_uploaded;
+	uint64_t gen;	/* the generation published (the old one if unchanged) */
+	bool unchanged; /* the bucket already held this tree: no new generation */
+	double seconds;
+};
+
+/* Publishes @st to the bucket of @o: every object not there yet (named by its
+ * identity), then the superblock, then the manifest, so readers never see a
+ * half-published version.  Refuses (before uploading anything, naming each) plain
+ * files not compacted yet, symlinks and special files.
+ * Returns 0; -EINVAL something in the store cannot be pushed; the client's errors. */
+int store_push(struct store *st, const struct store_remote_opts *o,
+	       const struct store_push_opts *po, struct store_push_stats *stats);
+
 /* --- reading objects ---------------------------------------------------------- */
 
 /* Looks at the first bytes of the open file @fd.
@@ -170,6 +301,11 @@ const char *store_faiss_metric_name(int32_t metric);
  * -EUCLEAN (logged with @logname) if it starts like an object but the header is
  * bad; -EPROTONOSUPPORT for an object of a newer format; -errno on I/O errors. */
 int store_object_probe(int fd, const char *logname, uint64_t *logical_size);
+
+/* store_object_probe(), also setting *stored_size for an object: the bytes it takes
+ * in its store (the remote object's for a reference file of a remote store's view). */
+int store_object_probe_sizes(int fd, const char *logname, uint64_t *logical_size,
+			     uint64_t *stored_size);
 
 struct store_object_info {
 	uint64_t size;	 /* logical bytes */

@@ -24,6 +24,7 @@ struct store {
 	char *path;  /* as given to store_open() */
 	struct store_params params;
 	uint8_t uuid[16];
+	struct store_remote *remote; /* borrowed: a view of a remote store (remote.c) */
 };
 
 struct store_dctx {
@@ -73,7 +74,9 @@ struct store_meta {
  * (STORE_TABLE_MAP_MIN bytes and more) is mapped read-only, so the kernel's page
  * cache holds it and may evict it.  Immutable after open; any thread may read. */
 struct store_object {
-	int fd;
+	int fd; /* the local file, or -1 when the bytes come from another source */
+	const struct store_source_ops *sops; /* where the stored bytes come from */
+	void *sarg;			      /* sops' argument; released at free */
 	char *logname;
 	struct store_object_info info;
 	uint64_t header_checksum;
@@ -96,6 +99,87 @@ struct store_object {
  * Returns 0, or -EUCLEAN / -EPROTONOSUPPORT (logged; only if the file changed
  * under the open object). */
 int store_object_rec(const struct store_object *o, uint64_t idx, struct fmt_chunk_rec *r);
+
+/* Reads @len stored bytes of @o at @off through its byte source: the count (short
+ * only at the object's end) or -errno. */
+static inline ssize_t store_object_src_read(const struct store_object *o, void *buf, size_t len,
+					    uint64_t off, enum store_src_what what)
+{
+	return o->sops->pread(o->sarg, buf, len, off, what);
+}
+
+/* The local byte source: pread(2) on the fd given as its argument
+ * ((void *)(intptr_t)fd; the object owns and closes the fd). */
+extern const struct store_source_ops store_local_source;
+
+/* --- reference files (remote_ref.c; format.h, FORMAT.md section 8) ------------- */
+
+/* True if the first bytes at @buf (@n read) start like a reference file. */
+bool store_ref_is_ref(const uint8_t *buf, size_t n);
+
+/* Checks and decodes a reference file's @n bytes into @ref and the object header
+ * it carries into @h.  Returns 0, or -EUCLEAN / -EPROTONOSUPPORT (logged). */
+int store_ref_parse(const uint8_t *buf, size_t n, const char *logname, struct fmt_ref *ref,
+		    struct fmt_object_header *h);
+
+/* Encodes a reference file for the object of identity @id, @stored_size bytes,
+ * whose header is @header. */
+void store_ref_build(uint8_t out[FMT_REF_SIZE], const uint64_t id[2], uint64_t stored_size,
+		     const uint8_t header[FMT_OBJ_HEADER_SIZE]);
+
+/* Writes the 32 hex digits of @id and a NUL into @hex. */
+void store_id_hex(const uint64_t id[2], char hex[FMT_ID_HEX + 1]);
+
+/* --- manifests (manifest.c) ---------------------------------------------------- */
+
+struct store_manifest_entry {
+	char *path; /* relative to the store root; owned */
+	uint32_t mode;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;	 /* logical bytes (0 for directories) */
+	uint64_t stored; /* bytes of the object */
+	bool dir;
+	uint64_t id[2];			     /* files: the object's identity */
+	uint8_t header[FMT_OBJ_HEADER_SIZE]; /* files: a copy of its header */
+};
+
+struct store_manifest {
+	uint64_t gen, created;
+	size_t n, cap;
+	struct store_manifest_entry *e; /* parents before their entries */
+};
+
+/* Appends a copy of @e (its path duplicated).  Returns 0 or -ENOMEM. */
+int store_manifest_add(struct store_manifest *m, const struct store_manifest_entry *e);
+/* Frees the entries and zeroes @m (NULL is fine). */
+void store_manifest_release(struct store_manifest *m);
+/* Encodes @m into a malloc()ed buffer (caller frees).  Returns 0 or -ENOMEM. */
+int store_manifest_encode(const struct store_manifest *m, uint8_t **out, size_t *len);
+/* Decodes and checks a manifest; on success fills @out (release it with
+ * store_manifest_release()).  Returns 0, -EUCLEAN damaged, -EPROTONOSUPPORT
+ * newer format (both logged naming @logname), -ENOMEM. */
+int store_manifest_decode(const uint8_t *buf, size_t len, const char *logname,
+			  struct store_manifest *out);
+
+/* --- the remote view (remote.c, remote_view.c) ----------------------------------- */
+
+struct remote_s3;
+
+/* What store_remote_sync_view() needs of a struct store_remote. */
+struct store_remote_sync_io {
+	struct remote_s3 *s3;
+	const char *prefix, *url, *view;
+	char **etag;   /* the manifest's ETag last applied (updated on success) */
+	uint64_t *gen; /* its generation (updated on success) */
+};
+
+/* The client and the key prefix ("" or "PREFIX/") of @r; borrowed. */
+struct remote_s3 *store_remote_s3(const struct store_remote *r);
+const char *store_remote_prefix(const struct store_remote *r);
+
+int store_remote_sync_view(const struct store_remote_sync_io *io, store_remote_changed_fn fn,
+			   void *arg, struct store_remote_sync_stats *stats);
 
 /* Grows *buf to at least @need bytes.  Returns 0 or -ENOMEM (buffer unchanged). */
 int store_buf_reserve(uint8_t **buf, size_t *cap, size_t need);

@@ -22,6 +22,7 @@ int cmd_stat(int argc, char *argv[]);
 int cmd_set(int argc, char *argv[]);
 int cmd_verify(int argc, char *argv[]);
 int cmd_compact(int argc, char *argv[]);
+int cmd_push(int argc, char *argv[]);
 
 /* Writes @s to @f as a JSON string, quoted and escaped. */
 void cmd_json_str(FILE *f, const char *s);
@@ -43,6 +44,7 @@ enum cmd_opt_type {
 	CMD_OPT_SIZE,	 /* SIZE as cmd_parse_size() reads it, lo..hi: *(uint32_t *)dst */
 	CMD_OPT_INT,	 /* a decimal number lo..hi: *(int *)dst */
 	CMD_OPT_UINT,	 /* a decimal number lo..hi (lo >= 0): *(unsigned *)dst */
+	CMD_OPT_STR,	 /* a non-empty string: *(const char **)dst (borrowed argv) */
 };
 
 /* One long option.  @dst (and @seen, if not NULL: set true when the option is

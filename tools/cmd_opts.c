@@ -101,6 +101,11 @@ static int set_value(const struct cmd_opt *o, const char *arg)
 			return -EINVAL;
 		*(unsigned *)o->dst = (unsigned)v;
 		break;
+	case CMD_OPT_STR:
+		if (!*arg)
+			return -EINVAL;
+		*(const char **)o->dst = arg;
+		break;
 	case CMD_OPT_END:
 		assert(0);
 		return -EINVAL;

@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	 "show or change the runtime settings of a mount (cache_size, log_level...)"},
 	{"compact", cmd_compact, "STORE [--threads N]",
 	 "compress the store's plain files into objects, offline"},
+	{"push", cmd_push, "STORE s3://BUCKET[/PREFIX] --endpoint URL [--cred-file F]",
+	 "publish a store to an S3 bucket (only changed objects are sent)"},
 };
 
 static void usage(FILE *f)

@@ -242,8 +242,8 @@ static void test_object(void **state)
 
 	fd = mnt_node_open_file(n, &st);
 	assert_true(fd >= 0);
-	assert_int_equal(mnt_node_object(n, fd, &st, &o1), 1);
-	assert_int_equal(mnt_node_object(n, fd, &st, &o2), 1);
+	assert_int_equal(mnt_node_object(NULL, n, fd, &st, &o1), 1);
+	assert_int_equal(mnt_node_object(NULL, n, fd, &st, &o2), 1);
 	assert_ptr_equal(o1, o2);
 	close(fd);
 
@@ -252,7 +252,7 @@ static void test_object(void **state)
 	assert_int_equal(attr.st_size, 5000);
 	fd = mnt_node_open_file(n, &st);
 	assert_true(fd >= 0);
-	assert_int_equal(mnt_node_object(n, fd, &st, &o3), 1);
+	assert_int_equal(mnt_node_object(NULL, n, fd, &st, &o3), 1);
 	assert_ptr_not_equal(o1, o3);
 	assert_true(store_object_info(o3->so)->size == 5000);
 	/* The old object stays usable by whoever holds it. */
@@ -267,8 +267,8 @@ static void test_object(void **state)
 
 	/* Shared while in use; let go only by the last user. */
 	fd = mnt_node_open_file(n, &st);
-	assert_int_equal(mnt_node_object(n, fd, &st, &o1), 1);
-	assert_int_equal(mnt_node_object(n, fd, &st, &o2), 1);
+	assert_int_equal(mnt_node_object(NULL, n, fd, &st, &o1), 1);
+	assert_int_equal(mnt_node_object(NULL, n, fd, &st, &o2), 1);
 	close(fd);
 	assert_ptr_equal(o1, o2);
 	mnt_node_object_put(n, o1);
@@ -281,7 +281,7 @@ static void test_object(void **state)
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "plain", &attr, &p), 0);
 	fd = mnt_node_open_file(p, &st);
 	assert_true(fd >= 0);
-	assert_int_equal(mnt_node_object(p, fd, &st, &o1), 0);
+	assert_int_equal(mnt_node_object(NULL, p, fd, &st, &o1), 0);
 	close(fd);
 	assert_int_equal(mnt_node_open_file(fx->root, &st), -EISDIR);
 
