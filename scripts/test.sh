@@ -15,6 +15,13 @@ echo "== build (Release + checks, -Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAISSFS_WERROR=ON >/dev/null
 cmake --build build-test -j"$jobs"
 
+echo "== a single-node Ceph cluster for the remote-store tests (scripts/ceph-single-node.sh)"
+# One cluster for every run below; each test makes its own bucket.  Stopped at exit.
+export FAISSFS_CEPH_DIR=${FAISSFS_CEPH_DIR:-/var/tmp/faissfs-ceph-test}
+export FAISSFS_CEPH_RGW_PORT=${FAISSFS_CEPH_RGW_PORT:-17480}
+trap 'bash scripts/ceph-single-node.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/ceph-single-node.sh start
+
 echo "== unit and integration tests"
 ctest --test-dir build-test --output-on-failure -j"$jobs" -L unit
 ctest --test-dir build-test --output-on-failure -L integration
@@ -35,10 +42,12 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 echo "== concurrent code under TSan"
 # The unit tests of everything that runs on several threads: the cache (all of
 # cache/), store_verify(), the metrics' lock-free counters, read-ahead and compaction.
+# and the disk cache of remote stores.
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFAISSFS_WERROR=ON -DFAISSFS_WITH_FAISS=OFF \
 	-DFAISSFS_SANITIZE=thread >/dev/null
 tsan_tests="$(cd build-tsan && ctest -N -L cache | sed -n 's/^ *Test *#[0-9]*: \(unit\/.*\)$/\1/p')
-unit/store/test_verify unit/util/test_metrics unit/fuse/test_readahead unit/fuse/test_compact"
+unit/store/test_verify unit/util/test_metrics unit/fuse/test_readahead unit/fuse/test_compact
+unit/remote/test_dcache"
 tsan_targets=$(echo "$tsan_tests" | tr / _)
 tsan_regex=$(echo $tsan_tests | sed 's/ /|/g')
 cmake --build build-tsan -j"$jobs" --target $tsan_targets
