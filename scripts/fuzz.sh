@@ -11,7 +11,7 @@ cd "$top"
 secs=${1:-25}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_superblock fuzz_object fuzz_meta fuzz_faiss_header fuzz_unfilter)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_superblock fuzz_object fuzz_meta fuzz_faiss_header fuzz_unfilter fuzz_manifest)
 
 if ! command -v clang >/dev/null; then
 	echo "fuzz.sh: clang is missing: run scripts/install-deps.sh (clang, libclang-rt-14-dev)" >&2

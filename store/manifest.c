@@ -220,9 +220,10 @@ int store_manifest_decode(const uint8_t *buf, size_t len, const char *logname,
 	int ret = -EUCLEAN;
 
 	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    u.data.type != MSGPACK_OBJECT_MAP) {
-		bad = "not a MessagePack map";
+	if (!store_mp_well_formed(buf, len) ||
+	    msgpack_unpack_next(&u, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || u.data.type != MSGPACK_OBJECT_MAP) {
+		bad = "not one MessagePack map";
 		goto out;
 	}
 	for (uint32_t i = 0; i < u.data.via.map.size; i++) {

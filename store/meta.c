@@ -207,7 +207,7 @@ static uint64_t be(const uint8_t *p, unsigned n)
  * are exactly one well-formed object whose every declared length and count fits
  * in the bytes that remain.  msgpack-c allocates for a container's declared
  * count before reading its elements, so this bounds its memory by the input. */
-static bool mp_well_formed(const uint8_t *p, size_t n)
+bool store_mp_well_formed(const uint8_t *p, size_t n)
 {
 	uint64_t pending = 1; /* objects still to read */
 	size_t off = 0;
@@ -390,7 +390,7 @@ int store_meta_parse(const uint8_t *buf, size_t len, const struct fmt_object_hea
 	}
 
 	msgpack_unpacked_init(&up);
-	if (!mp_well_formed(buf + 8, map_len) ||
+	if (!store_mp_well_formed(buf + 8, map_len) ||
 	    msgpack_unpack_next(&up, (const char *)buf + 8, map_len, &off) !=
 		    MSGPACK_UNPACK_SUCCESS ||
 	    off != map_len || up.data.type != MSGPACK_OBJECT_MAP) {

@@ -130,6 +130,12 @@ void store_ref_build(uint8_t out[FMT_REF_SIZE], const uint64_t id[2], uint64_t s
 /* Writes the 32 hex digits of @id and a NUL into @hex. */
 void store_id_hex(const uint64_t id[2], char hex[FMT_ID_HEX + 1]);
 
+/* True if the @n MessagePack bytes at @p are exactly one well-formed object whose
+ * every declared length and count fits in the bytes that remain (meta.c).  Call
+ * it before msgpack_unpack_next(), which allocates for a container's declared
+ * count before reading it. */
+bool store_mp_well_formed(const uint8_t *p, size_t n);
+
 /* --- manifests (manifest.c) ---------------------------------------------------- */
 
 struct store_manifest_entry {

@@ -32,8 +32,11 @@
 #define FUZZ_ENTRY fuzz_faiss_header_one
 #include "tests/fuzz/fuzz_faiss_header.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_manifest_one
+#include "tests/fuzz/fuzz_manifest.c"
+#undef FUZZ_ENTRY
 
-enum target { T_SUPERBLOCK, T_OBJECT, T_META, T_FAISS };
+enum target { T_SUPERBLOCK, T_OBJECT, T_META, T_FAISS, T_MANIFEST };
 
 struct input {
 	enum target target;
@@ -118,6 +121,14 @@ static void run_one(void **state)
 		if (in->bad)
 			refuse_meta(data, size);
 		break;
+	case T_MANIFEST: {
+		struct store_manifest m;
+
+		fuzz_manifest_one(data, size);
+		if (in->bad)
+			assert_int_not_equal(store_manifest_decode(data, size, "regress", &m), 0);
+		break;
+	}
 	case T_FAISS:
 		fuzz_faiss_header_one(data, size);
 		store_faiss_parse(data, size, &fi);
@@ -166,7 +177,7 @@ static void add_dir(const char *dir, enum target t, bool bad)
 int main(void)
 {
 	static const char *const tnames[] = {"fuzz_superblock", "fuzz_object", "fuzz_meta",
-					     "fuzz_faiss_header"};
+					     "fuzz_faiss_header", "fuzz_manifest"};
 	const char *data = getenv("FAISSFS_TEST_DATA");
 	struct CMUnitTest *tests;
 	char dir[PATH_MAX];
@@ -175,7 +186,7 @@ int main(void)
 
 	if (!data)
 		data = "tests/data";
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < 5; t++) {
 		size_t before = ninputs;
 
 		snprintf(dir, sizeof(dir), "%s/../fuzz/bad/%s", data, tnames[t]);
