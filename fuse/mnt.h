@@ -84,6 +84,7 @@ struct mnt_opts {
 
 #define MNT_DISK_CACHE_DEFAULT (4ull << 30)
 #define MNT_POLL_DEFAULT       30u
+#define MNT_REMOTE_WORKERS     16u /* read-ahead workers of a remote store (= s3_inflight) */
 
 /* True if @store names a remote store ("s3://..."). */
 static inline bool mnt_store_is_remote(const char *store)

@@ -65,7 +65,8 @@ void mnt_usage(void)
 	       "  -o readahead=N     decompress N chunks ahead of a sequential reader, on the\n"
 	       "                     read-ahead workers (default %u; 0: off).  Random reads\n"
 	       "                     never read ahead.\n"
-	       "  -o workers=N       read-ahead decompression threads (default: one per CPU)\n"
+	       "  -o workers=N       read-ahead decompression threads (default: one per CPU;\n"
+	       "                     for a remote store, s3_inflight)\n"
 	       "  -o kernel_readahead=SIZE  the kernel's read-ahead window on the mount (default\n"
 	       "                     1M, at most 1M; 0 keeps the kernel's, often 128K).  Raising\n"
 	       "                     it needs root (it is /sys/class/bdi/<dev>/read_ahead_kb)\n"
@@ -907,7 +908,11 @@ static int run(const struct mnt_opts *o)
 			goto out;
 		}
 	}
-	workers = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	/* A remote store's read-ahead workers mostly wait on the network: as many as
+	 * requests may be in flight, so that they keep it busy. */
+	workers = o->workers ? o->workers
+			     : fs.remote ? (o->s3_inflight ? o->s3_inflight : MNT_REMOTE_WORKERS)
+					 : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	rc = mnt_ra_new(fs.cache, workers ? workers : 1, o->readahead, &fs.ra);
 	if (rc < 0) {
 		log_error("cannot start the read-ahead workers: %s (try -o readahead=0)",
@@ -934,7 +939,7 @@ static int run(const struct mnt_opts *o)
 	}
 	log_info("serving %s at %s, %s (cache %llu MiB, up to %u threads, read-ahead %u chunks "
 		 "on %u workers)",
-		 store_path(fs.st), mnt_abs, fs.rw ? "writable" : "read-only", o->cache_size >> 20,
+		 fs.remote ? o->store : store_path(fs.st), mnt_abs, fs.rw ? "writable" : "read-only", o->cache_size >> 20,
 		 o->threads, o->readahead, workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
