@@ -1029,10 +1029,7 @@ int mnt_compact_store(const char *path, unsigned threads)
 
 	rc = store_open(path, 0, &st);
 	if (rc < 0) {
-		fprintf(stderr,
-			"faissfs compact: cannot open store '%s': %s (see the message "
-			"above)\n",
-			path, strerror(-rc));
+		fprintf(stderr, "faissfs compact: '%s' %s\n", path, store_open_strerror(rc));
 		return rc;
 	}
 	lock = store_lock(st, NULL);

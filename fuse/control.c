@@ -51,19 +51,19 @@ enum ctl_file {
 struct ctl_file_def {
 	const char *name;
 	bool writable;
-	const char *expect; /* for the EINVAL log line */
 };
 
 static const struct ctl_file_def ctl_files[CF_COUNT] = {
-	[CF_METRICS] = {"metrics", false, NULL},
-	[CF_STATS] = {"stats", false, NULL},
-	[CF_STATS_JSON] = {"stats.json", false, NULL},
-	[CF_STORE] = {"store", false, NULL},
-	[CF_CACHE_SIZE] = {"cache_size", true, "a size of at least 1M, e.g. 256M or 2G"},
-	[CF_LOG_LEVEL] = {"log_level", true, "error, warn, info or debug"},
-	[CF_COMPRESSION_LEVEL] = {"compression_level", true, "a zstd level from 1 to 19"},
-	[CF_COMPACTION] = {"compaction", true, "on or off"},
-	[CF_READAHEAD] = {"readahead", true, "chunks read ahead of a sequential reader, 0 to 1024"},
+	[CF_METRICS] = {"metrics", false},
+	[CF_STATS] = {"stats", false},
+	[CF_STATS_JSON] = {"stats.json", false},
+	[CF_STORE] = {"store", false},
+	/* What each setting accepts: mnt_settings (setting.c), shared with faissfs set. */
+	[CF_CACHE_SIZE] = {"cache_size", true},
+	[CF_LOG_LEVEL] = {"log_level", true},
+	[CF_COMPRESSION_LEVEL] = {"compression_level", true},
+	[CF_COMPACTION] = {"compaction", true},
+	[CF_READAHEAD] = {"readahead", true},
 };
 
 #define INO_DIR	   MNT_CTL_INO_FIRST
@@ -375,14 +375,14 @@ static int set_value(fuse_req_t req, int f, const char *val, size_t n)
 		n--;
 	if (n == 0 || n >= sizeof(v) || memchr(val, '\0', n)) {
 		log_warn("control: refused an empty or overlong value for %s (%s)",
-			 ctl_files[f].name, ctl_files[f].expect);
+			 ctl_files[f].name, mnt_setting_find(ctl_files[f].name)->accepts);
 		return -EINVAL;
 	}
 	memcpy(v, val, n);
 	v[n] = '\0';
 	if (apply_setting(c, f, v) < 0) {
 		log_warn("control: bad value '%s' for %s (%s); setting unchanged", v,
-			 ctl_files[f].name, ctl_files[f].expect);
+			 ctl_files[f].name, mnt_setting_find(ctl_files[f].name)->accepts);
 		return -EINVAL;
 	}
 	if ((f == CF_COMPRESSION_LEVEL || f == CF_COMPACTION) && !c->fs->cmp)

@@ -67,6 +67,7 @@ struct mnt_opts {
 	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
 	char *subtype;		  /* owned, NULL: "faissfs" */
 	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
+	char *log_file;		  /* owned, NULL or -o log_file=PATH */
 
 	int rw;			      /* -o rw (the default) or -o ro: writable mount (write.h) */
 	int compact;		      /* -o compact=on|off: background compaction (rw only) */

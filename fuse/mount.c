@@ -18,6 +18,7 @@
 #include "write.h"
 #include "preload.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,7 +44,8 @@ void mnt_usage(void)
 	printf("usage: faissfs mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
 	       "\n"
 	       "Serves the faissfs store STORE (writable unless -o ro) as ordinary mmappable\n"
-	       "files at MOUNTPOINT (an existing empty directory).  Without -f it returns\n"
+	       "files at MOUNTPOINT (an existing directory; what it holds is hidden while\n"
+	       "mounted, with a warning).  Without -f it returns\n"
 	       "once the filesystem is mounted and keeps serving in the background (logging\n"
 	       "to syslog).\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
@@ -58,6 +60,9 @@ void mnt_usage(void)
 	       "                     a quarter of MemAvailable, halved under memory pressure\n"
 	       "                     and grown back when it goes.\n"
 	       "  -o log_level=LVL   error, warn, info (default) or debug\n"
+	       "  -o log_file=PATH   append the log to PATH (reopened once moved away, as by\n"
+	       "                     logrotate) instead of syslog in daemon mode, or of stderr\n"
+	       "                     with -f\n"
 	       "  -o ready_fd=N      write \"ready\\n\" to file descriptor N and close it once "
 	       "the\n"
 	       "                     filesystem is mounted and answering (for scripts and tests)\n"
@@ -193,6 +198,7 @@ struct mnt_raw {
 	char *disk_cache_size;
 	char *poll_interval;
 	char *s3_inflight;
+	char *log_file;
 	int rw;
 	int allow_other;
 	int foreground;
@@ -235,6 +241,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("disk_cache_size=%s", disk_cache_size, 0),
 	RAW("poll_interval=%s", poll_interval, 0),
 	RAW("s3_inflight=%s", s3_inflight, 0),
+	RAW("log_file=%s", log_file, 0),
 	RAW("-f", foreground, 1),
 	RAW("-d", debug, 1),
 	RAW("-h", help, 1),
@@ -301,6 +308,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->disk_cache_size);
 	free(r->poll_interval);
 	free(r->s3_inflight);
+	free(r->log_file);
 	free(r->stage_max);
 	free(r->store);
 	free(r->mountpoint);
@@ -336,6 +344,7 @@ void mnt_opts_release(struct mnt_opts *o)
 	free(o->endpoint);
 	free(o->cred_file);
 	free(o->cache_dir);
+	free(o->log_file);
 	memset(o, 0, sizeof(*o));
 	o->ready_fd = -1;
 }
@@ -499,7 +508,8 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->endpoint = r.endpoint;
 	o->cred_file = r.cred_file;
 	o->cache_dir = r.cache_dir;
-	r.endpoint = r.cred_file = r.cache_dir = NULL;
+	o->log_file = r.log_file;
+	r.endpoint = r.cred_file = r.cache_dir = r.log_file = NULL;
 	o->store = r.store;
 	o->mountpoint = r.mountpoint;
 	o->fsname = r.fsname;
@@ -576,6 +586,27 @@ static int open_store(const char *path, bool rw, struct store **out)
 	return rc;
 }
 
+/* Refuses a mount point inside the store (or the store itself): the daemon would
+ * walk into its own mount, and every request thread would wait on itself. */
+static int mountpoint_in_store(const char *store_abs, const char *mnt)
+{
+	char *m = realpath(mnt, NULL);
+	size_t n = store_abs ? strlen(store_abs) : 0;
+	int rc = 0;
+
+	if (m && n && !strncmp(m, store_abs, n) && (m[n] == '/' || m[n] == '\0' ||
+						      (n == 1 && store_abs[0] == '/'))) {
+		fprintf(stderr,
+			"faissfs mount: the mount point '%s' is inside the store '%s': the "
+			"daemon would serve its own mount to itself and hang; choose a mount "
+			"point outside the store\n",
+			mnt, store_abs);
+		rc = -EINVAL;
+	}
+	free(m);
+	return rc;
+}
+
 /* Connects to the bucket of the remote store o->store and brings its local view
  * up to date.  Each failure is explained (by the store layer's log lines and a
  * last line here). */
@@ -639,6 +670,24 @@ static int check_mountpoint(const char *mnt)
 			"directory)\n",
 			mnt);
 		return -ENOTDIR;
+	}
+	{
+		DIR *d = opendir(mnt);
+		struct dirent *de;
+		bool empty = true;
+
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				empty = false;
+				break;
+			}
+		if (d)
+			closedir(d);
+		if (!empty)
+			fprintf(stderr,
+				"faissfs mount: warning: the mount point '%s' is not empty: what it "
+				"holds is hidden while the store is mounted there\n",
+				mnt);
 	}
 	if (asprintf(&parent, "%s/..", mnt) < 0)
 		return -ENOMEM;
@@ -805,6 +854,16 @@ static int run(const struct mnt_opts *o)
 			o->ready_fd);
 		goto out;
 	}
+	if (o->log_file) {
+		rc = log_use_file(o->log_file);
+		if (rc < 0) {
+			fprintf(stderr,
+				"faissfs mount: cannot open the log file '%s' (-o log_file): %s; "
+				"give a writable path (its directory must exist)\n",
+				o->log_file, strerror(-rc));
+			goto out;
+		}
+	}
 	raise_nofile();
 	if (mnt_store_is_remote(o->store)) {
 		if (open_remote(o, &fs.remote) < 0)
@@ -820,6 +879,8 @@ static int run(const struct mnt_opts *o)
 			goto out;
 		store_abs = realpath(o->store, NULL);
 	}
+	if (!fs.remote && mountpoint_in_store(store_abs, o->mountpoint) < 0)
+		goto out;
 	if (check_mountpoint(o->mountpoint) < 0)
 		goto out;
 	/* One daemon per store: a second one is refused, naming the first's PID.  After the

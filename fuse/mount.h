@@ -36,6 +36,19 @@ struct mnt_set_arg {
  * not a write, because the mount is read-only to the kernel. */
 #define MNT_IOC_SET _IOW('F', 0x53, struct mnt_set_arg)
 
+/* The runtime settings, in the order `faissfs set MOUNT` lists them: the one
+ * table the daemon's checks, the tool's help and its messages come from. */
+struct mnt_setting {
+	const char *name;    /* a file of MOUNTPOINT/.faissfs/ */
+	const char *accepts; /* the values accepted, for people */
+	const char *what;    /* what it sets */
+};
+extern const struct mnt_setting mnt_settings[];
+extern const unsigned mnt_nsettings;
+
+/* The setting called @name, or NULL. */
+const struct mnt_setting *mnt_setting_find(const char *name);
+
 /* Sets @name (a file of MOUNTPOINT/.faissfs/) of the mount at @mnt to @value; it
  * takes effect at once.  Returns 0; -EINVAL a bad value (the daemon logs what it
  * accepts); -EACCES not the mount's owner (or root); -ENOENT no such setting or

@@ -608,7 +608,7 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 		metrics_buf_printf(b, ",\"tenants\":[");
 	} else {
 		metrics_buf_printf(b,
-				   "faissfs: %s mounted at %s (read-only), up %" PRIu64 " s\n"
+				   "faissfs: %s mounted at %s (%s), up %" PRIu64 " s\n"
 				   "cache:    %.1f MiB of %.1f MiB in %" PRIu64 " chunks; %" PRIu64
 				   " hits, %" PRIu64 " misses (hit ratio %.3f), %" PRIu64
 				   " evictions, %" PRIu64 " failed fills\n"
@@ -616,11 +616,10 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 				   " compressed bytes read from the store\n"
 				   "errors:   %" PRIu64 " corrupt data, %" PRIu64 " I/O\n"
 				   "settings: cache_size=%" PRIu64
-				   " log_level=%s compression_level=%d compaction=%s\n"
-				   "          (compression_level and compaction take effect once "
-				   "the mount is writable)\n\n"
+				   " log_level=%s compression_level=%d compaction=%s\n%s\n"
 				   "%-24s %8s %8s %16s %16s %7s\n",
-				   c->store, c->mountpoint, up, (double)cs.bytes / 1048576.0,
+				   c->store, c->mountpoint, c->fs->rw ? "writable" : "read-only", up,
+				   (double)cs.bytes / 1048576.0,
 				   (double)cs.budget / 1048576.0, cs.entries, cs.hits, cs.misses,
 				   lookups ? (double)cs.hits / (double)lookups : 0.0, cs.evictions,
 				   cs.fill_errors, metrics_counter_get(&c->logical_read),
@@ -628,7 +627,11 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 				   metrics_counter_get(&c->checksum_errors),
 				   metrics_counter_get(&c->io_errors), cs.budget, lvl_names[lvl],
 				   atomic_load(&c->level),
-				   atomic_load(&c->compaction) ? "on" : "off", "TENANT", "INDICES",
+				   atomic_load(&c->compaction) ? "on" : "off",
+				   c->fs->rw ? ""
+					     : "          (compression_level and compaction act on "
+					       "writable mounts only)\n",
+				   "TENANT", "INDICES",
 				   "FILES", "LOGICAL", "STORED", "RATIO");
 	}
 	pthread_mutex_lock(&c->usage_lock);

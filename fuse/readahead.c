@@ -306,6 +306,24 @@ void mnt_ra_get_stats(struct mnt_ra *ra, struct mnt_ra_stats *out)
 
 /* --- the kernel's read-ahead window ------------------------------------------------- */
 
+/* Undoes mountinfo's octal escapes in place ("\\040" space, "\\011" tab, "\\012"
+ * newline, "\\134" backslash). */
+static void mountinfo_unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
 /* Finds "MAJ:MIN" of the mount at @mnt in /proc/self/mountinfo (which asks nothing of the
  * FUSE daemon, so it is safe inside INIT).  Returns 0 or -ENOENT. */
 static int ra_mount_dev(const char *mnt, char *dev, size_t devlen)
@@ -320,10 +338,12 @@ static int ra_mount_dev(const char *mnt, char *dev, size_t devlen)
 	while (getline(&line, &cap, f) > 0) {
 		char d[32], path[4096];
 
-		/* id parent MAJ:MIN root mountpoint ... (a space in a path is "\040":
-		 * such a mount point is not matched, and the window is left alone) */
-		if (sscanf(line, "%*u %*u %31s %*s %4095s", d, path) == 2 &&
-		    strcmp(path, mnt) == 0) {
+		/* id parent MAJ:MIN root mountpoint ...; paths escape white space and
+		 * backslashes in octal ("\040" for a space) */
+		if (sscanf(line, "%*u %*u %31s %*s %4095s", d, path) != 2)
+			continue;
+		mountinfo_unescape(path);
+		if (strcmp(path, mnt) == 0) {
 			snprintf(dev, devlen, "%s", d);
 			rc = 0; /* keep going: the last match is the topmost mount */
 		}

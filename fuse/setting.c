@@ -15,6 +15,25 @@
 #include <string.h>
 #include <unistd.h>
 
+const struct mnt_setting mnt_settings[] = {
+	{"cache_size", "a size of at least 1M, e.g. 512M or 2G", "the chunk cache's budget"},
+	{"log_level", "error, warn, info or debug", "the daemon's log level"},
+	{"readahead", "a number of chunks from 0 to 1024 (0: off)",
+	 "chunks decompressed ahead of a sequential reader"},
+	{"compression_level", "a zstd level from 1 to 19",
+	 "the level of the objects compaction writes next (writable mounts)"},
+	{"compaction", "on or off", "pause or resume background compaction (writable mounts)"},
+};
+const unsigned mnt_nsettings = sizeof(mnt_settings) / sizeof(mnt_settings[0]);
+
+const struct mnt_setting *mnt_setting_find(const char *name)
+{
+	for (unsigned i = 0; i < mnt_nsettings; i++)
+		if (!strcmp(mnt_settings[i].name, name))
+			return &mnt_settings[i];
+	return NULL;
+}
+
 int mnt_set(const char *mnt, const char *name, const char *value)
 {
 	struct mnt_set_arg arg;

@@ -372,10 +372,10 @@ int store_export(struct store *st, const char *dst, bool progress)
 	store_progress_show(&x.pr, true);
 	store_progress_end(&x.pr);
 	secs = store_now() - t0;
-	log_info("export: %s %llu of %llu files, %.1f MiB in %.1f s, %.1f MB/s",
+	log_info("export: %s %llu of %llu files, %.1f MiB in %.1f s, %.1f MiB/s",
 		 r == 0 ? "done:" : "stopped after", (unsigned long long)x.pr.files_done,
 		 (unsigned long long)sc.files, (double)x.pr.bytes_done / 1048576.0, secs,
-		 secs > 0 ? (double)x.pr.bytes_done / secs / 1e6 : 0.0);
+		 secs > 0 ? (double)x.pr.bytes_done / secs / 1048576.0 : 0.0);
 out:
 	store_dctx_free(x.dc);
 	free(x.buf);

@@ -848,13 +848,15 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 
 	secs = store_now() - t0;
 	acc.seconds = secs;
-	log_info("import: %s %llu files (%llu skipped as already stored), %llu dirs, %.1f MiB -> "
-		 "%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MB/s",
+	/* On success the caller prints the summary (faissfs import does, once). */
+	log_msg(r == 0 ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+		"import: %s %llu files (%llu skipped as already stored), %llu dirs, %.1f MiB -> "
+		 "%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s",
 		 r == 0 ? "done:" : "stopped after", (unsigned long long)acc.files,
 		 (unsigned long long)acc.skipped, (unsigned long long)acc.dirs,
 		 (double)acc.logical_bytes / 1048576.0, (double)acc.stored_bytes / 1048576.0,
 		 acc.stored_bytes ? (double)acc.logical_bytes / (double)acc.stored_bytes : 0.0,
-		 secs, secs > 0 ? (double)acc.logical_bytes / secs / 1e6 : 0.0);
+		 secs, secs > 0 ? (double)acc.logical_bytes / secs / 1048576.0 : 0.0);
 	if (r == 0 && stats)
 		*stats = acc;
 out:

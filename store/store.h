@@ -54,6 +54,10 @@ int store_create(const char *path, const struct store_params *p);
  * Each is logged with what was wrong and what to do. */
 int store_open(const char *path, int flags, struct store **out);
 
+/* What a store_open() error means, for people: "does not exist", "is not a faissfs
+ * store (no .faissfs/superblock)", ...; never NULL. */
+const char *store_open_strerror(int err);
+
 /* Frees @st (NULL is fine).  Objects opened from it must be freed first. */
 void store_close(struct store *st);
 
@@ -80,7 +84,8 @@ ssize_t store_pread_full(int fd, void *buf, size_t len, uint64_t off);
 enum store_walk_type {
 	STORE_WALK_FILE,     /* a regular file */
 	STORE_WALK_DIR,	     /* a directory, shown before its entries */
-	STORE_WALK_OTHER,    /* a symlink (never followed), FIFO, socket or device */
+	STORE_WALK_OTHER,    /* a symlink (never followed), FIFO, socket, device, or a
+				directory on another filesystem (a mount point: never crossed) */
 	STORE_WALK_ERR_STAT, /* an entry that cannot be examined (fstatat failed) */
 	STORE_WALK_ERR_OPEN, /* a directory that cannot be opened */
 	STORE_WALK_ERR_LIST, /* a directory whose listing failed part way */

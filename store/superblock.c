@@ -290,6 +290,27 @@ static void tmp_cleanup(int tmp_fd)
 	closedir(d);
 }
 
+const char *store_open_strerror(int err)
+{
+	switch (-err) {
+	case ENOENT:
+		return "does not exist";
+	case ENOTDIR:
+		return "is not a directory";
+	case EMEDIUMTYPE:
+		return "is not a faissfs store (no .faissfs/superblock: make one with faissfs "
+		       "init or faissfs import)";
+	case EUCLEAN:
+		return "has a corrupt superblock";
+	case EPROTONOSUPPORT:
+		return "was made by a newer faissfs (upgrade faissfs)";
+	case EACCES:
+		return "cannot be read (permission denied)";
+	default:
+		return strerror(-err);
+	}
+}
+
 int store_open(const char *path, int flags, struct store **out)
 {
 	struct store *st;

@@ -83,6 +83,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *dname,
 {
 	DIR *d = fdopendir(dfd);
 	char **names = NULL, *child = NULL;
+	struct stat dst;
 	size_t n = 0;
 	int r, list_err;
 
@@ -107,6 +108,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *dname,
 			goto out;
 	}
 	r = 0;
+	if (fstat(dirfd(d), &dst) < 0)
+		dst.st_dev = 0;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		struct store_walk_entry e = {.dirfd = dirfd(d), .name = names[i], .depth = depth};
 		struct stat sb;
@@ -130,6 +133,10 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *dname,
 			e.type = S_ISREG(sb.st_mode)   ? STORE_WALK_FILE
 				 : S_ISDIR(sb.st_mode) ? STORE_WALK_DIR
 						       : STORE_WALK_OTHER;
+			/* Another filesystem mounted here is not part of the store: never
+			 * crossed (it might even be this store's own mount). */
+			if (e.type == STORE_WALK_DIR && dst.st_dev && sb.st_dev != dst.st_dev)
+				e.type = STORE_WALK_OTHER;
 		}
 		r = w->fn(w->arg, &e);
 		if (r < 0 || e.type != STORE_WALK_DIR || r == STORE_WALK_SKIP)

@@ -95,6 +95,19 @@ int cmd_import(int argc, char *argv[])
 	src = argv[first];
 	path = argv[first + 1];
 
+	/* SRC first: a failed import must not leave a new store behind. */
+	{
+		struct stat sst;
+
+		if (stat(src, &sst) < 0 || !S_ISDIR(sst.st_mode)) {
+			fprintf(stderr,
+				"faissfs import: the data dir '%s' %s; give the FAISSx data "
+				"directory to import (nothing was created)\n",
+				src, stat(src, &sst) < 0 ? (errno == ENOENT ? "does not exist" : strerror(errno))
+							 : "is not a directory");
+			return 1;
+		}
+	}
 	existed = access(path, F_OK) == 0;
 	if (new_or_empty(path)) {
 		struct store_params np;
@@ -144,14 +157,19 @@ int cmd_import(int argc, char *argv[])
 	r = store_import(st, src, &io, &stats);
 	store_close(st);
 	if (r < 0) {
-		if (r == -EINVAL && created)
+		/* Removes only what store_create() made, and the directory only if
+		 * empty: objects an interrupted import published stay. */
+		if (created)
 			remove_new_store(path, !existed);
 		return 1;
 	}
 	printf("imported %s into %s: %llu files (%llu already stored), %llu directories, "
-	       "%llu -> %llu bytes\n",
+	       "%.1f MiB -> %.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s\n",
 	       src, path, (unsigned long long)stats.files, (unsigned long long)stats.skipped,
-	       (unsigned long long)stats.dirs, (unsigned long long)stats.logical_bytes,
-	       (unsigned long long)stats.stored_bytes);
+	       (unsigned long long)stats.dirs, (double)stats.logical_bytes / 1048576.0,
+	       (double)stats.stored_bytes / 1048576.0,
+	       stats.stored_bytes ? (double)stats.logical_bytes / (double)stats.stored_bytes : 0.0,
+	       stats.seconds,
+	       stats.seconds > 0 ? (double)stats.logical_bytes / stats.seconds / 1048576.0 : 0.0);
 	return 0;
 }

@@ -5,6 +5,7 @@
  * mount's owner (or root) may change settings.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,48 +13,51 @@
 #include "cmd.h"
 #include "../fuse/mount.h"
 
-static const char *const settings[] = {"cache_size", "log_level", "compression_level",
-				       "compaction"};
-
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: faissfs set MOUNT [NAME VALUE]\n\n"
+		"usage: faissfs set MOUNT [NAME [VALUE]]\n\n"
 		"Changes a runtime setting of the faissfs mount at MOUNT, at once (no remount);\n"
-		"with MOUNT alone, prints every setting.  Only the mount's owner or root may\n"
-		"change settings.  Settings (files of MOUNT/.faissfs/):\n"
-		"  cache_size         chunk cache budget, e.g. 512M (at least 1M)\n"
-		"  log_level          error, warn, info or debug\n"
-		"  compression_level  zstd level 1..19 for new objects (no effect until the\n"
-		"                     mount is writable)\n"
-		"  compaction         on or off (no effect until the mount is writable)\n\n"
-		"  -h, --help   show this help\n");
+		"with NAME alone, prints that setting; with MOUNT alone, prints every setting.\n"
+		"Only the mount's owner or root may change settings.  Settings (files of\n"
+		"MOUNT/.faissfs/):\n");
+	for (unsigned i = 0; i < mnt_nsettings; i++)
+		fprintf(f, "  %-18s %s\n  %-18s (%s)\n", mnt_settings[i].name,
+			mnt_settings[i].what, "", mnt_settings[i].accepts);
+	fprintf(f, "\n  -h, --help   show this help\n");
 }
 
-static int show(const char *mnt)
+/* Prints setting @name of the mount @mnt as NAME=VALUE (@bare: VALUE alone).
+ * Returns 0 or 1 (said why). */
+static int show_one(const char *mnt, const char *name, bool bare)
 {
 	char path[4096], val[128];
+	FILE *f;
+	size_t n;
 
-	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
-		FILE *f;
-		size_t n;
-
-		snprintf(path, sizeof(path), "%s/.faissfs/%s", mnt, settings[i]);
-		f = fopen(path, "r");
-		if (!f) {
-			fprintf(stderr,
-				"faissfs set: cannot read %s: %s (is %s a faissfs mount?)\n", path,
-				strerror(errno), mnt);
-			return 1;
-		}
-		n = fread(val, 1, sizeof(val) - 1, f);
-		fclose(f);
-		val[n] = '\0';
-		printf("%s=%s", settings[i], val);
-		if (!n || val[n - 1] != '\n')
-			putchar('\n');
+	snprintf(path, sizeof(path), "%s/.faissfs/%s", mnt, name);
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "faissfs set: cannot read %s: %s (is %s a faissfs mount?)\n", path,
+			strerror(errno), mnt);
+		return 1;
 	}
+	n = fread(val, 1, sizeof(val) - 1, f);
+	fclose(f);
+	val[n] = '\0';
+	while (n && val[n - 1] == '\n')
+		val[--n] = '\0';
+	if (bare)
+		printf("%s\n", val);
+	else
+		printf("%s=%s\n", name, val);
 	return 0;
+}
+
+static void list_names(FILE *f)
+{
+	for (unsigned i = 0; i < mnt_nsettings; i++)
+		fprintf(f, "%s%s", i ? ", " : "", mnt_settings[i].name);
 }
 
 int cmd_set(int argc, char *argv[])
@@ -65,24 +69,30 @@ int cmd_set(int argc, char *argv[])
 
 	if (!cmd_parse(&spec, argc, argv, &first, &rc))
 		return rc;
-	if (argc - first == 1)
-		return show(argv[first]);
-	if (argc - first != 3) {
-		usage(stderr);
+	mnt = argv[first];
+	if (argc - first == 1) {
+		for (unsigned i = 0; i < mnt_nsettings; i++)
+			if (show_one(mnt, mnt_settings[i].name, false))
+				return 1;
+		return 0;
+	}
+	name = argv[first + 1];
+	if (!mnt_setting_find(name)) {
+		fprintf(stderr, "faissfs set: %s is not a setting (settings: ", name);
+		list_names(stderr);
+		fprintf(stderr, ")\n");
 		return EXIT_USAGE;
 	}
-	mnt = argv[first];
-	name = argv[first + 1];
+	if (argc - first == 2)
+		return show_one(mnt, name, true);
 	value = argv[first + 2];
 	rc = mnt_set(mnt, name, value);
 	switch (-rc) {
 	case 0:
 		return 0;
 	case EINVAL:
-		fprintf(stderr,
-			"faissfs set: '%s' is not a valid value for %s (see faissfs set --help; "
-			"the daemon's log says what it accepts)\n",
-			value, name);
+		fprintf(stderr, "faissfs set: '%s' is not a valid value for %s: give %s\n", value,
+			name, mnt_setting_find(name)->accepts);
 		break;
 	case EACCES:
 		fprintf(stderr,
@@ -92,10 +102,9 @@ int cmd_set(int argc, char *argv[])
 		break;
 	case ENOENT:
 	case EPERM:
-		fprintf(stderr,
-			"faissfs set: %s is not a setting of %s (settings: cache_size, log_level, "
-			"compression_level, compaction)\n",
-			name, mnt);
+		fprintf(stderr, "faissfs set: %s is not a setting of %s (settings: ", name, mnt);
+		list_names(stderr);
+		fprintf(stderr, "; is it a faissfs mount?)\n");
 		break;
 	case ENOTTY:
 		fprintf(stderr, "faissfs set: %s is not a faissfs mount\n", mnt);

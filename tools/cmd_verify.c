@@ -21,6 +21,8 @@
 
 #define DEEP_NAME "faissfs-verify-deep"
 
+static bool have_deep(void);
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -30,14 +32,16 @@ static void usage(FILE *f)
 		"length and FAISS header against its metadata.  Prints each problem with the\n"
 		"file, chunk and offset; exit status 1 if there is any.\n\n"
 		"  --deep        also load every FAISS index with FAISS (needs %s,\n"
-		"                built with -DFAISSFS_WITH_FAISS=ON)\n"
+		"                built with -DFAISSFS_WITH_FAISS=ON: %s)\n"
 		"  --repair      move damaged objects to STORE/.faissfs/quarantine/<time>/ (never\n"
 		"                deletes) and remove leftovers of interrupted writes in "
 		".faissfs/tmp\n"
 		"  --json        one JSON object per problem on stdout, then a summary object\n"
 		"  --threads N   checking threads (default: one per CPU)\n"
 		"  -h, --help    show this help\n",
-		DEEP_NAME);
+		DEEP_NAME,
+		have_deep() ? "installed here"
+			    : "not installed here, so --deep exits with status 2");
 }
 
 struct out {
@@ -92,6 +96,14 @@ static char *find_deep(void)
 		return path;
 	free(path);
 	return NULL;
+}
+
+static bool have_deep(void)
+{
+	char *prog = find_deep();
+
+	free(prog);
+	return prog != NULL;
 }
 
 /* Runs the deep check.  Returns its exit status, or 1 if it cannot run. */
@@ -157,22 +169,37 @@ int cmd_verify(int argc, char *argv[])
 
 	if (!cmd_parse(&spec, argc, argv, &first, &ret))
 		return ret;
+	if (deep && !have_deep()) {
+		fprintf(stderr,
+			"faissfs verify: --deep is not available in this installation: it needs "
+			"%s, which links FAISS's C API and is built only with "
+			"-DFAISSFS_WITH_FAISS=ON (the Debian package does not include it); "
+			"run faissfs verify without --deep, or set FAISSFS_VERIFY_DEEP to its "
+			"path\n",
+			DEEP_NAME);
+		return EXIT_USAGE;
+	}
 	vo.progress = !out.json && isatty(STDERR_FILENO);
 	vo.report = report;
 	vo.arg = &out;
 	ret = store_open(argv[first], vo.repair ? 0 : STORE_RDONLY, &st);
 	if (ret) {
-		/* store_open() logged what is wrong with the superblock or the path. */
-		if (out.json)
-			printf("{\"path\":\".faissfs/superblock\",\"chunk\":-1,\"offset\":0,"
-			       "\"errno\":%d,\"what\":\"cannot open the store\"}\n",
-			       -ret);
-		else
-			printf("PROBLEM .faissfs/superblock: cannot open the store: %s\n",
-			       ret == -EMEDIUMTYPE	 ? "not a faissfs store"
-			       : ret == -EUCLEAN	 ? "the superblock is corrupt"
-			       : ret == -EPROTONOSUPPORT ? "made by a newer faissfs"
-							 : strerror(-ret));
+		/* A damaged superblock is a problem of the store; a path that is no store
+		 * at all is not: it is said as such, not reported as damage. */
+		if (ret == -EUCLEAN || ret == -EPROTONOSUPPORT) {
+			if (out.json)
+				printf("{\"path\":\".faissfs/superblock\",\"chunk\":-1,"
+				       "\"offset\":0,\"errno\":%d,\"what\":\"%s\"}\n",
+				       -ret, ret == -EUCLEAN ? "the superblock is corrupt"
+							     : "made by a newer faissfs");
+			else
+				printf("PROBLEM .faissfs/superblock: %s\n",
+				       ret == -EUCLEAN ? "the superblock is corrupt"
+						       : "made by a newer faissfs");
+		} else {
+			fprintf(stderr, "faissfs verify: '%s' %s\n", argv[first],
+				store_open_strerror(ret));
+		}
 		return 1;
 	}
 	ret = store_verify(st, &vo, &s);

@@ -37,7 +37,7 @@ static const struct command commands[] = {
 	 "show an object's header, FAISS info and chunk table"},
 	{"stat", cmd_stat, "STORE|MOUNT [--json] [--bytes]",
 	 "per tenant and index: FAISS type, d, ntotal, sizes, ratio (metadata only)"},
-	{"set", cmd_set, "MOUNT [NAME VALUE]",
+	{"set", cmd_set, "MOUNT [NAME [VALUE]]",
 	 "show or change the runtime settings of a mount (cache_size, log_level...)"},
 	{"compact", cmd_compact, "STORE [--threads N]",
 	 "compress the store's plain files into objects, offline"},

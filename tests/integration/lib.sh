@@ -41,7 +41,8 @@ fail() {
 # True if $1 is a mountpoint in our mount namespace (works for dead FUSE mounts too).
 is_mounted() {
 	local p
-	p=$(realpath -m -- "$1")
+	# mountinfo escapes a space as \040 (and awk -v would undo a backslash)
+	p=$(realpath -m -- "$1" | sed 's/ /\\\\040/g')
 	awk -v p="$p" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
