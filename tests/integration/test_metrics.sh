@@ -204,8 +204,8 @@ ok "the daemon logged: $(grep -m1 -o "bad value 'bogus' for cache_size.*" "$log"
 refused "set cache_size 1K (below 1M)" 1 "$FAISSFS" set "$mnt" cache_size 1K
 refused "set compression_level 25" 1 "$FAISSFS" set "$mnt" compression_level 25
 refused "set log_level loud" 1 "$FAISSFS" set "$mnt" log_level loud
-refused "set metrics x (read-only file)" 1 "$FAISSFS" set "$mnt" metrics x
-refused "set nosuch 1" 1 "$FAISSFS" set "$mnt" nosuch 1
+refused "set metrics x (not a setting)" 2 "$FAISSFS" set "$mnt" metrics x
+refused "set nosuch 1" 2 "$FAISSFS" set "$mnt" nosuch 1
 refused "set by another user" 1 setpriv --reuid 65534 --regid 65534 --clear-groups \
 	"$FAISSFS" set "$mnt" cache_size 2M
 "$FAISSFS" set "$mnt" log_level debug || fail "set log_level debug"

@@ -32,9 +32,9 @@ if [ -x "$deep" ]; then
 		fail "deep summary: $(cat "$T/out")"
 	ok "$(grep 'deep:' "$T/out" | tail -n 1)"
 else
-	refused "--deep without faissfs-verify-deep" 1 env FAISSFS_VERIFY_DEEP= "$FAISSFS" verify \
+	refused "--deep without faissfs-verify-deep" 2 env FAISSFS_VERIFY_DEEP= "$FAISSFS" verify \
 		--deep "$store"
-	grep -q unavailable "$T/err.txt" || fail "--deep does not say it is unavailable"
+	grep -q "not available" "$T/err.txt" || fail "--deep does not say it is unavailable"
 fi
 
 say "damage: a chunk, bytes after the trailer"
