@@ -211,8 +211,11 @@ static void *scan_main(void *arg)
 			struct stat st;
 
 			if (de->d_name[0] == '.') {
-				/* a temp file left by a crash */
-				if (de->d_name[1] && strcmp(de->d_name, ".."))
+				/* A temp file left by a crash: only an old one, never the one
+				 * a put of this run is writing now. */
+				if (de->d_name[1] && strcmp(de->d_name, "..") &&
+				    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    st.st_mtime < time(NULL) - 60)
 					unlinkat(fd, de->d_name, 0);
 				continue;
 			}

@@ -47,9 +47,6 @@ refused "a write to a remote store" any touch "$T/m1/newfile"
 say "FAISS through both mounts: C API on m1, Python on m2, plain and IO_FLAG_MMAP"
 n=0
 while read -r kind rel; do
-	flag=
-	[ "$kind" = b ] && flag="-b $ref/bqueries.bin" || flag="$ref/queries.fvecs"
-	# shellcheck disable=SC2086
 	if [ "$kind" = b ]; then
 		"$FAISS_CHECK" -b "$ref/bqueries.bin" "$k" "$data/$rel" "$T/m1/$rel" >"$T/fc.out" ||
 			fail "faiss_check (binary) of $rel through m1"
