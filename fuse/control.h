@@ -51,6 +51,7 @@ enum mnt_op {
 /* Per open file of an object: what the index load histograms need.  Embedded
  * in the open file; set up by mnt_ctl_open_begin(). */
 struct mnt_ctl_open {
+	struct mnt_ctl *ctl; /* borrowed; NULL: not tracked */
 	uint64_t t_open; /* CLOCK_MONOTONIC ns at open */
 	uint64_t size;	 /* logical size */
 	_Atomic uint64_t served;
@@ -87,13 +88,15 @@ struct mnt_ctl {
 	/* Metrics: lock-free. */
 	struct metrics_hist op[MNT_OP_COUNT];
 	struct metrics_hist chunk_fill;
-	struct metrics_family first_read; /* labels: tenant, type */
+	struct metrics_family first_read; /* key: tenant; labels: tenant, type */
 	struct metrics_family load;
+	unsigned max_series; /* immutable: -o metrics_max_series */
 	struct metrics_counter logical_read, physical_read, checksum_errors, io_errors;
 
 	pthread_mutex_t usage_lock;
 	struct mnt_usage usage; /* protected by usage_lock */
 	uint64_t usage_at;	/* protected by usage_lock; mnt_now_ns() of the walk, 0: none */
+	_Atomic bool usage_stale; /* a name went away through the mount: walk again */
 };
 
 /* Makes the metrics and settings of @fs (whose st and cache must be set):
@@ -125,6 +128,14 @@ void mnt_ctl_open_begin(struct mnt_ctl *c, struct mnt_ctl_open *op, const struct
 /* A read on that open file is about to be answered with @bytes bytes (called
  * before the reply, so the load time stops at the arrival of the last read). */
 void mnt_ctl_open_read(struct mnt_ctl *c, struct mnt_ctl_open *op, uint64_t bytes);
+
+/* The open file is released: its histograms may be dropped once their tenant
+ * is gone.  Safe on an untracked or zeroed @op. */
+void mnt_ctl_open_end(struct mnt_ctl_open *op);
+
+/* A file or directory was removed or renamed through the mount: the next
+ * scrape walks the store again (and drops the series of a tenant gone). */
+void mnt_ctl_tree_changed(struct mnt_ctl *c);
 
 /* --- the control directory (each replies exactly once) ---------------------------- */
 

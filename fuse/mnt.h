@@ -64,6 +64,7 @@ struct mnt_opts {
 	enum log_level log_level;
 	char *metrics;		  /* owned, NULL or -o metrics=ADDR:PORT (HTTP endpoint) */
 	int metrics_allow_remote; /* -o metrics_allow_remote: a non-loopback ADDR is fine */
+	unsigned metrics_max_series; /* -o metrics_max_series=N: label sets per metric; 0: no cap */
 	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
 	char *subtype;		  /* owned, NULL: "faissfs" */
 	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
@@ -83,6 +84,7 @@ struct mnt_opts {
 	unsigned s3_inflight;		    /* -o s3_inflight=N */
 };
 
+#define MNT_MAX_SERIES_DEFAULT 2000u
 #define MNT_DISK_CACHE_DEFAULT (4ull << 30)
 #define MNT_POLL_DEFAULT       30u
 #define MNT_REMOTE_WORKERS     16u /* read-ahead workers of a remote store (= s3_inflight) */

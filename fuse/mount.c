@@ -100,6 +100,9 @@ void mnt_usage(void)
 	       "                     addresses only)\n"
 	       "  -o metrics_allow_remote  let -o metrics bind a non-loopback address (the\n"
 	       "                     endpoint has no authentication)\n"
+	       "  -o metrics_max_series=N  at most N label sets per metric (default %u; 0: no\n"
+	       "                     cap); the rest are counted in one series labelled\n"
+	       "                     overflow=\"true\".  Series of removed tenants go away\n"
 	       "\n"
 	       "A remote store (STORE is s3://BUCKET[/PREFIX], published by faissfs push) is\n"
 	       "always served read-only, from a local view and disk cache under cache_dir:\n"
@@ -125,7 +128,7 @@ void mnt_usage(void)
 	       "describe each object (getfattr -d FILE).  Metrics, stats and runtime settings\n"
 	       "are in the hidden directory MOUNTPOINT/.faissfs/ (cat\n"
 	       "MOUNTPOINT/.faissfs/stats).\n",
-	       MNT_THREADS_DEFAULT, MNT_READAHEAD_DEFAULT);
+	       MNT_THREADS_DEFAULT, MNT_READAHEAD_DEFAULT, MNT_MAX_SERIES_DEFAULT);
 }
 
 /* --- options ---------------------------------------------------------------------- */
@@ -181,6 +184,7 @@ struct mnt_raw {
 	char *log_level;
 	char *metrics;
 	int metrics_allow_remote;
+	char *metrics_max_series;
 	char *ready_fd;
 	char *threads;
 	char *readahead;
@@ -222,6 +226,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("log_level=%s", log_level, 0),
 	RAW("metrics=%s", metrics, 0),
 	RAW("metrics_allow_remote", metrics_allow_remote, 1),
+	RAW("metrics_max_series=%s", metrics_max_series, 0),
 	RAW("ready_fd=%s", ready_fd, 0),
 	RAW("threads=%s", threads, 0),
 	RAW("readahead=%s", readahead, 0),
@@ -292,6 +297,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->cache_size);
 	free(r->log_level);
 	free(r->metrics);
+	free(r->metrics_max_series);
 	free(r->ready_fd);
 	free(r->threads);
 	free(r->readahead);
@@ -367,6 +373,7 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->log_level = LOG_LVL_INFO;
 	o->disk_cache_size = MNT_DISK_CACHE_DEFAULT;
 	o->poll_interval = MNT_POLL_DEFAULT;
+	o->metrics_max_series = MNT_MAX_SERIES_DEFAULT;
 
 	if (fuse_opt_parse(&args, &r, mnt_opt_spec, opt_proc) != 0) {
 		if (!r.bad)
@@ -416,6 +423,11 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 		o->metrics_allow_remote = r.metrics_allow_remote;
 		o->metrics = r.metrics;
 		r.metrics = NULL;
+	}
+	if (r.metrics_max_series) {
+		if (parse_uint_opt("metrics_max_series", r.metrics_max_series, 0, 1000000, &v) < 0)
+			goto out;
+		o->metrics_max_series = (unsigned)v;
 	}
 	if (r.cache_size && !strcmp(r.cache_size, "auto")) {
 		struct cache_pressure p;

@@ -9,8 +9,14 @@
  * USAGE_TTL_NS so frequent scrapes of a store with thousands of files stay
  * cheap; the walk runs in the thread that renders, never on a read path.
  *
- * Locks: usage_lock (the cached walk) and the metrics families' own locks; never
- * held together, and no lock is held across a FUSE reply.
+ * Series of tenants no longer in the store are dropped after each walk (a
+ * series still held by an open file waits for its release), and no family or
+ * size gauge grows past -o metrics_max_series label sets: the rest share one
+ * series labelled overflow="true".
+ *
+ * Locks: usage_lock (the cached walk), then a metrics family's own lock (taken
+ * inside usage_lock only by the pruning; the open path takes a family's lock
+ * alone).  No lock is held across a FUSE reply.
  */
 #include "control.h"
 #include "write.h"
@@ -33,6 +39,7 @@
 
 #define USAGE_TTL_NS   (10ull * 1000000000ull)
 #define WALK_DEPTH_MAX 16
+#define OVERFLOW_LABELS "overflow=\"true\""
 
 static const char *const op_names[MNT_OP_COUNT] = {
 	"lookup",      "forget",     "getattr", "setattr",  "open",	 "read",
@@ -74,12 +81,17 @@ int mnt_ctl_new(struct mnt_fs *fs, const struct mnt_opts *o, const char *mountpo
 	clock_gettime(CLOCK_REALTIME, &c->started);
 	c->level = store_default_params(fs->st)->level;
 	c->compaction = fs->rw && o->compact;
-	(void)o;
 	for (int i = 0; i < MNT_OP_COUNT; i++)
 		metrics_hist_init(&c->op[i], &metrics_bounds_latency);
 	metrics_hist_init(&c->chunk_fill, &metrics_bounds_latency);
 	metrics_family_init(&c->first_read, &metrics_bounds_load);
 	metrics_family_init(&c->load, &metrics_bounds_load);
+	c->max_series = o->metrics_max_series;
+	if (metrics_family_set_cap(&c->first_read, c->max_series, OVERFLOW_LABELS) < 0 ||
+	    metrics_family_set_cap(&c->load, c->max_series, OVERFLOW_LABELS) < 0) {
+		mnt_ctl_free(c);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&c->usage_lock, NULL);
 	*out = c;
 	return 0;
@@ -159,12 +171,25 @@ void mnt_ctl_open_begin(struct mnt_ctl *c, struct mnt_ctl_open *op, const struct
 		return;
 	metrics_buf_printf(&b, "tenant=\"");
 	metrics_buf_label_value(&b, node_tenant(n));
-	metrics_buf_printf(&b, "\",type=\"%s\"", store_faiss_type_name(info->faiss.fourcc));
+	metrics_buf_printf(&b, "\",type=\"");
+	metrics_buf_label_value(&b, store_faiss_type_name(info->faiss.fourcc));
+	metrics_buf_printf(&b, "\"");
 	if (!b.err) {
-		op->first_read = metrics_family_get(&c->first_read, b.p);
-		op->load = metrics_family_get(&c->load, b.p);
+		op->ctl = c;
+		op->first_read = metrics_family_get(&c->first_read, node_tenant(n), b.p);
+		op->load = metrics_family_get(&c->load, node_tenant(n), b.p);
 	}
 	metrics_buf_release(&b);
+}
+
+void mnt_ctl_open_end(struct mnt_ctl_open *op)
+{
+	if (!op->ctl)
+		return;
+	metrics_family_put(&op->ctl->first_read, op->first_read);
+	metrics_family_put(&op->ctl->load, op->load);
+	op->first_read = op->load = NULL;
+	op->ctl = NULL;
 }
 
 void mnt_ctl_open_read(struct mnt_ctl *c, struct mnt_ctl_open *op, uint64_t bytes)
@@ -182,6 +207,11 @@ void mnt_ctl_open_read(struct mnt_ctl *c, struct mnt_ctl_open *op, uint64_t byte
 	before = atomic_fetch_add(&op->served, bytes);
 	if (before < op->size && before + bytes >= op->size && op->load)
 		metrics_hist_observe(op->load, now - op->t_open);
+}
+
+void mnt_ctl_tree_changed(struct mnt_ctl *c)
+{
+	atomic_store(&c->usage_stale, true);
 }
 
 /* --- the store walk behind the size gauges ------------------------------------------- */
@@ -264,7 +294,8 @@ static void usage_refresh(struct mnt_ctl *c)
 	size_t w = 0;
 	int rc;
 
-	if (c->usage_at && now - c->usage_at < USAGE_TTL_NS)
+	if (!atomic_exchange(&c->usage_stale, false) && c->usage_at &&
+	    now - c->usage_at < USAGE_TTL_NS)
 		return;
 	rc = store_walk(c->fs->st, "", usage_entry, &u);
 	if (rc < 0) {
@@ -320,6 +351,27 @@ static void index_labels(struct metrics_buf *lb, const struct mnt_usage_row *r)
 	metrics_buf_printf(lb, "\"");
 }
 
+/* metrics_family_prune() callback: true if tenant @key still has a row in the
+ * walk @arg (a struct mnt_usage, sorted by tenant). */
+static bool tenant_present(const char *key, void *arg)
+{
+	const struct mnt_usage *u = arg;
+	size_t lo = 0, hi = u->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(u->rows[mid].tenant, key);
+
+		if (!r)
+			return true;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 static void render_usage(struct mnt_ctl *c, struct metrics_buf *b)
 {
 	static const char *const names[3] = {"faissfs_index_logical_bytes",
@@ -330,21 +382,39 @@ static void render_usage(struct mnt_ctl *c, struct metrics_buf *b)
 		"Files of one index in the store.",
 	};
 	struct metrics_buf lb = METRICS_BUF_INIT;
+	size_t shown;
 
 	pthread_mutex_lock(&c->usage_lock);
 	usage_refresh(c);
+	/* Past the cap, the last rows are summed into one overflow series. */
+	shown = c->usage.n;
+	if (c->max_series && shown > c->max_series)
+		shown = c->max_series - 1;
 	for (int k = 0; k < 3; k++) {
+		uint64_t rest = 0;
+
 		metrics_write_header(b, names[k], "gauge", helps[k]);
 		for (size_t i = 0; i < c->usage.n; i++) {
 			const struct mnt_usage_row *r = &c->usage.rows[i];
+			uint64_t v = k == 0 ? r->logical : k == 1 ? r->stored : r->files;
 
+			if (i >= shown) {
+				rest += v;
+				continue;
+			}
 			index_labels(&lb, r);
-			metrics_write_u64(b, names[k], lb.p,
-					  k == 0   ? r->logical
-					  : k == 1 ? r->stored
-						   : r->files);
+			metrics_write_u64(b, names[k], lb.p, v);
 		}
+		if (shown < c->usage.n)
+			metrics_write_u64(b, names[k], OVERFLOW_LABELS, rest);
 	}
+	write_counter(b, "faissfs_metrics_series_folded_total",
+		      "Label sets past -o metrics_max_series, counted in the overflow series.",
+		      metrics_family_folded(&c->first_read) + metrics_family_folded(&c->load));
+	write_gauge(b, "faissfs_metrics_indices_folded",
+		    "Indices past -o metrics_max_series, summed in the size gauges' overflow "
+		    "series.",
+		    c->usage.n - shown);
 	pthread_mutex_unlock(&c->usage_lock);
 	metrics_buf_release(&lb);
 }
@@ -415,11 +485,24 @@ static void render_remote_stats(struct mnt_ctl *c, struct metrics_buf *b, bool j
 			   rs.disk_misses, rs.disk_damaged, rs.disk_bytes);
 }
 
+/* Walks the store if due and drops the histograms of tenants gone from it. */
+static void usage_prune(struct mnt_ctl *c)
+{
+	pthread_mutex_lock(&c->usage_lock);
+	usage_refresh(c);
+	if (c->usage_at) {
+		metrics_family_prune(&c->first_read, tenant_present, &c->usage);
+		metrics_family_prune(&c->load, tenant_present, &c->usage);
+	}
+	pthread_mutex_unlock(&c->usage_lock);
+}
+
 void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 {
 	struct cache_stats cs;
 	char lab[48];
 
+	usage_prune(c);
 	cache_get_stats(c->fs->cache, &cs);
 	metrics_write_header(b, "faissfs_build_info", "gauge",
 			     "Always 1; the version of the running daemon in a label.");
@@ -457,6 +540,7 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 	write_gauge(b, "faissfs_cache_entries", "Chunks held in the cache.", cs.entries);
 	write_gauge(b, "faissfs_cache_budget_bytes", "The cache's byte budget (cache_size).",
 		    cs.budget);
+	metrics_write_process(b);
 
 	write_counter(b, "faissfs_read_logical_bytes_total",
 		      "Bytes of index files served to readers (after decompression).",
@@ -542,22 +626,6 @@ void mnt_ctl_render_metrics(struct mnt_ctl *c, struct metrics_buf *b)
 	render_usage(c, b);
 }
 
-static void json_str(struct metrics_buf *b, const char *s)
-{
-	metrics_buf_printf(b, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			metrics_buf_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			metrics_buf_printf(b, "\\u%04x", ch);
-		else
-			metrics_buf_printf(b, "%c", ch);
-	}
-	metrics_buf_printf(b, "\"");
-}
-
 /* Per-tenant totals of the usage rows (sorted by tenant). */
 struct tenant_sum {
 	const char *tenant;
@@ -584,9 +652,9 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 	lookups = cs.hits + cs.misses;
 	if (json) {
 		metrics_buf_printf(b, "{\"store\":");
-		json_str(b, c->store);
+		metrics_buf_json_str(b, c->store);
 		metrics_buf_printf(b, ",\"mountpoint\":");
-		json_str(b, c->mountpoint);
+		metrics_buf_json_str(b, c->mountpoint);
 		metrics_buf_printf(
 			b,
 			",\"uptime_seconds\":%" PRIu64 ",\"cache\":{\"bytes\":%" PRIu64
@@ -647,7 +715,7 @@ void mnt_ctl_render_stats(struct mnt_ctl *c, struct metrics_buf *b, bool json)
 		}
 		if (json) {
 			metrics_buf_printf(b, "%s{\"tenant\":", first ? "" : ",");
-			json_str(b, t.tenant);
+			metrics_buf_json_str(b, t.tenant);
 			metrics_buf_printf(b,
 					   ",\"indices\":%" PRIu64 ",\"files\":%" PRIu64
 					   ",\"logical_bytes\":%" PRIu64

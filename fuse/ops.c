@@ -341,6 +341,7 @@ void mnt_fh_free(struct mnt_hlink *h)
 {
 	struct mnt_fh *fh = (struct mnt_fh *)h;
 
+	mnt_ctl_open_end(&fh->track);
 	mnt_node_object_put(fh->node, fh->obj);
 	if (fh->fd >= 0)
 		close(fh->fd);

@@ -594,6 +594,7 @@ void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 			rc = -errno;
 		} else {
 			mnt_node_unlinked(fs->tab, p, name);
+			mnt_ctl_tree_changed(fs->ctl);
 			if (!dir && child_relpath(p, name, path, sizeof(path)) == 0)
 				mnt_cmp_forget_prev(fs->cmp, path);
 		}
@@ -639,6 +640,7 @@ void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		mnt_reply_err(req, rc);
 		return;
 	}
+	mnt_ctl_tree_changed(fs->ctl);
 	/* A plain file (or a directory of them) has a new path: look at it again. */
 	if (fs->cmp && child_relpath(np, newname, path, sizeof(path)) == 0)
 		mnt_cmp_queue(fs->cmp, path, 0);

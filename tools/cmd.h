@@ -24,9 +24,6 @@ int cmd_verify(int argc, char *argv[]);
 int cmd_compact(int argc, char *argv[]);
 int cmd_push(int argc, char *argv[]);
 
-/* Writes @s to @f as a JSON string, quoted and escaped. */
-void cmd_json_str(FILE *f, const char *s);
-
 /* --- option parsing (cmd_opts.c) ------------------------------------------------
  * Each command describes its options in a table of struct cmd_opt and its
  * positional arguments in a struct cmd_spec; cmd_parse() runs getopt_long over

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "store/format.h"
 #include "store/store.h"
+#include "util/text.h"
 
 static void usage(FILE *f)
 {
@@ -49,9 +50,9 @@ static void print_faiss(const struct store_faiss_info *f, bool json)
 			return;
 		}
 		printf("{\"type\":");
-		cmd_json_str(stdout, store_faiss_type_name(f->fourcc));
+		text_json_file(stdout, store_faiss_type_name(f->fourcc));
 		printf(",\"fourcc\":");
-		cmd_json_str(stdout, f->fourcc);
+		text_json_file(stdout, f->fourcc);
 		printf(",\"binary\":%s,\"d\":%" PRId32 ",\"ntotal\":%" PRId64 ",\"metric\":%" PRId32
 		       ",\"is_trained\":%s",
 		       f->binary ? "true" : "false", f->d, f->ntotal, f->metric,
@@ -93,7 +94,7 @@ static void print_object(const char *path, const struct store_object *o, uint64_
 	}
 	if (json) {
 		printf("{\"file\":");
-		cmd_json_str(stdout, path);
+		text_json_file(stdout, path);
 		printf(",\"object\":true,\"size\":%" PRIu64 ",\"stored\":%" PRIu64
 		       ",\"on_disk\":%" PRIu64 ",\"ratio\":%.4f,\"chunk_size\":%" PRIu32
 		       ",\"level\":%d,\"chunks\":%" PRIu64 ",\"zstd\":%" PRIu64 ",\"raw\":%" PRIu64
@@ -167,7 +168,7 @@ static int inspect_one(const char *path, bool chunks, bool json)
 	if (r == 0) {
 		if (json) {
 			printf("{\"file\":");
-			cmd_json_str(stdout, path);
+			text_json_file(stdout, path);
 			printf(",\"object\":false,\"size\":%lld}\n", (long long)sb.st_size);
 		} else {
 			printf("%s: plain file (not a faissfs object, served as it is), %lld "

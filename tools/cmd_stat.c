@@ -23,6 +23,7 @@
 #include "cmd.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #define DEPTH_MAX 16
 
@@ -198,14 +199,16 @@ static void print_row(const struct stat_row *r, bool json, bool bytes, bool firs
 	iso_time(tb, sizeof(tb), &r->mtime);
 	if (json) {
 		printf("%s\n  {\"tenant\":", first ? "" : ",");
-		cmd_json_str(stdout, r->head->tenant);
+		text_json_file(stdout, r->head->tenant);
 		printf(",\"index\":");
-		cmd_json_str(stdout, r->head->index);
-		if (fi->valid)
-			printf(",\"type\":\"%s\",\"fourcc\":\"%s\",\"d\":%" PRId32
-			       ",\"ntotal\":%" PRId64,
-			       store_faiss_type_name(fi->fourcc), fi->fourcc, fi->d, fi->ntotal);
-		else
+		text_json_file(stdout, r->head->index);
+		if (fi->valid) {
+			printf(",\"type\":");
+			text_json_file(stdout, store_faiss_type_name(fi->fourcc));
+			printf(",\"fourcc\":");
+			text_json_file(stdout, fi->fourcc);
+			printf(",\"d\":%" PRId32 ",\"ntotal\":%" PRId64, fi->d, fi->ntotal);
+		} else
 			printf(",\"type\":null,\"fourcc\":null,\"d\":null,\"ntotal\":null");
 		printf(",\"logical_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
 		       ",\"ratio\":%.4f,\"chunks\":%" PRIu64 ",\"files\":%" PRIu64
@@ -300,7 +303,7 @@ int cmd_stat(int argc, char *argv[])
 
 	if (json) {
 		printf("{\"store\":");
-		cmd_json_str(stdout, store);
+		text_json_file(stdout, store);
 		printf(",\"indices\":[");
 	} else {
 		printf("%-16s %-20s %-22s %6s %10s %12s %12s %6s %7s %5s  %s\n", "TENANT", "INDEX",

@@ -18,6 +18,7 @@
 
 #include "cmd.h"
 #include "store/store.h"
+#include "util/text.h"
 
 #define DEEP_NAME "faissfs-verify-deep"
 
@@ -54,10 +55,10 @@ static void report(void *arg, const struct store_verify_problem *p)
 
 	if (o->json) {
 		printf("{\"path\":");
-		cmd_json_str(stdout, p->path);
+		text_json_file(stdout, p->path);
 		printf(",\"chunk\":%" PRId64 ",\"offset\":%" PRId64 ",\"errno\":%d,\"what\":",
 		       p->chunk, p->offset, -p->err);
-		cmd_json_str(stdout, p->what);
+		text_json_file(stdout, p->what);
 		printf("}\n");
 		fflush(stdout);
 		return;

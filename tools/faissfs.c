@@ -58,22 +58,6 @@ static void usage(FILE *f)
 		"exit codes: 0 success, 1 failure (the message says what to do), 2 usage error\n");
 }
 
-void cmd_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 /* True if @argv (a subcommand's arguments) asks for the version: "--version"
  * before any "--".  Every subcommand answers it the same way. */
 static bool wants_version(int argc, char *argv[])

@@ -1,11 +1,16 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "text.h"
 
 /* --- buffer ------------------------------------------------------------------------ */
 
@@ -80,16 +85,20 @@ void metrics_buf_release(struct metrics_buf *b)
 	b->err = 0;
 }
 
+/* A text_sink appending to a struct metrics_buf. */
+static void buf_sink(void *arg, const char *p, size_t n)
+{
+	metrics_buf_printf(arg, "%.*s", (int)n, p);
+}
+
 void metrics_buf_label_value(struct metrics_buf *b, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			metrics_buf_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			metrics_buf_printf(b, "\\n");
-		else
-			metrics_buf_printf(b, "%c", *s);
-	}
+	text_label(s, buf_sink, b);
+}
+
+void metrics_buf_json_str(struct metrics_buf *b, const char *s)
+{
+	text_json(s, buf_sink, b);
 }
 
 /* --- histograms ------------------------------------------------------------------- */
@@ -139,15 +148,24 @@ void metrics_hist_observe(struct metrics_hist *h, uint64_t v)
 
 struct metrics_series {
 	struct metrics_series *next;
-	char *labels;
+	char *key;    /* NULL for the overflow series */
+	char *labels; /* formatted, immutable */
+	unsigned users; /* handles from metrics_family_get() not yet put */
 	struct metrics_hist h;
 };
 
 int metrics_family_init(struct metrics_family *f, const struct metrics_bounds *bounds)
 {
+	memset(f, 0, sizeof(*f));
 	f->bounds = bounds;
-	f->head = NULL;
 	return -pthread_mutex_init(&f->lock, NULL);
+}
+
+static void series_free(struct metrics_series *s)
+{
+	free(s->key);
+	free(s->labels);
+	free(s);
 }
 
 void metrics_family_release(struct metrics_family *f)
@@ -156,38 +174,116 @@ void metrics_family_release(struct metrics_family *f)
 
 	for (; s; s = next) {
 		next = s->next;
-		free(s->labels);
-		free(s);
+		series_free(s);
 	}
 	f->head = NULL;
+	free(f->overflow_labels);
+	f->overflow_labels = NULL;
 	pthread_mutex_destroy(&f->lock);
 }
 
-struct metrics_hist *metrics_family_get(struct metrics_family *f, const char *labels)
+int metrics_family_set_cap(struct metrics_family *f, unsigned max_series, const char *overflow)
 {
-	struct metrics_series *s, **pp;
+	char *o = strdup(overflow);
 
+	if (!o)
+		return -ENOMEM;
 	pthread_mutex_lock(&f->lock);
-	/* Appended at the tail: series are written in the order they appeared. */
-	for (pp = &f->head; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->labels, labels)) {
-			s = *pp;
-			goto out;
-		}
-	}
-	s = calloc(1, sizeof(*s));
-	if (s)
-		s->labels = strdup(labels);
-	if (!s || !s->labels) {
-		free(s);
-		s = NULL;
-		goto out;
+	free(f->overflow_labels);
+	f->overflow_labels = o;
+	f->max_series = max_series;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* A new series at the tail (written in the order they appeared); f->lock held. */
+static struct metrics_series *series_add(struct metrics_family *f, struct metrics_series **tail,
+					 const char *key, const char *labels)
+{
+	struct metrics_series *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->labels = strdup(labels);
+	s->key = key ? strdup(key) : NULL;
+	if (!s->labels || (key && !s->key)) {
+		series_free(s);
+		return NULL;
 	}
 	metrics_hist_init(&s->h, f->bounds);
-	*pp = s;
-out:
+	*tail = s;
+	f->n++;
+	return s;
+}
+
+struct metrics_hist *metrics_family_get(struct metrics_family *f, const char *key,
+					const char *labels)
+{
+	struct metrics_series *s = NULL, *over = NULL, **pp;
+
+	pthread_mutex_lock(&f->lock);
+	for (pp = &f->head; *pp; pp = &(*pp)->next) {
+		if (!(*pp)->key)
+			over = *pp;
+		else if (!strcmp((*pp)->labels, labels)) {
+			s = *pp;
+			goto found;
+		}
+	}
+	if (f->max_series && f->n - (over != NULL) >= f->max_series) {
+		/* Past the cap: every new label set shares one series. */
+		f->folded++;
+		s = over ? over : series_add(f, pp, NULL, f->overflow_labels);
+	} else
+		s = series_add(f, pp, key, labels);
+found:
+	if (s)
+		s->users++;
 	pthread_mutex_unlock(&f->lock);
 	return s ? &s->h : NULL;
+}
+
+void metrics_family_put(struct metrics_family *f, struct metrics_hist *h)
+{
+	struct metrics_series *s;
+
+	if (!h)
+		return;
+	s = (struct metrics_series *)((char *)h - offsetof(struct metrics_series, h));
+	pthread_mutex_lock(&f->lock);
+	s->users--;
+	pthread_mutex_unlock(&f->lock);
+}
+
+unsigned metrics_family_prune(struct metrics_family *f, bool (*keep)(const char *key, void *arg),
+			      void *arg)
+{
+	struct metrics_series **pp, *s;
+	unsigned dropped = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (pp = &f->head; (s = *pp);) {
+		if (s->key && !s->users && !keep(s->key, arg)) {
+			*pp = s->next;
+			series_free(s);
+			f->n--;
+			dropped++;
+			continue;
+		}
+		pp = &s->next;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return dropped;
+}
+
+uint64_t metrics_family_folded(struct metrics_family *f)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->folded;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 /* --- writer ------------------------------------------------------------------------- */
@@ -263,4 +359,102 @@ void metrics_write_family(struct metrics_buf *b, const char *name, const char *h
 	for (struct metrics_series *s = f->head; s; s = s->next)
 		metrics_write_hist(b, name, s->labels, &s->h);
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* --- the process ------------------------------------------------------------------ */
+
+/* Fields 14.. of /proc/self/stat (after the command in parentheses, which may
+ * hold spaces): utime, stime in ticks, starttime in ticks since boot, vsize in
+ * bytes, rss in pages.  Returns 0 or -errno. */
+static int proc_stat(unsigned long long *ticks, unsigned long long *start, unsigned long long *vsize,
+		     long long *rss)
+{
+	char buf[1024], *p;
+	unsigned long long ut, st;
+	size_t n;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice threads itrealvalue starttime
+	 * vsize rss */
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+			 "%*d %*d %llu %llu %lld",
+			 &ut, &st, start, vsize, rss) != 5)
+		return -EINVAL;
+	*ticks = ut + st;
+	return 0;
+}
+
+/* Seconds since the epoch of the boot ("btime" in /proc/stat), or 0. */
+static unsigned long long boot_time(void)
+{
+	char line[256];
+	unsigned long long bt = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %llu", &bt) == 1)
+			break;
+	fclose(f);
+	return bt;
+}
+
+static long open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own fd */
+}
+
+void metrics_write_process(struct metrics_buf *b)
+{
+	unsigned long long ticks, start, vsize;
+	long long rss;
+	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE), fds = open_fds();
+	struct rlimit rl;
+
+	if (proc_stat(&ticks, &start, &vsize, &rss) == 0 && hz > 0) {
+		metrics_write_header(b, "process_cpu_seconds_total", "counter",
+				     "Total user and system CPU time spent in seconds.");
+		metrics_write_double(b, "process_cpu_seconds_total", NULL,
+				     (double)ticks / (double)hz);
+		metrics_write_header(b, "process_resident_memory_bytes", "gauge",
+				     "Resident memory size in bytes.");
+		metrics_write_u64(b, "process_resident_memory_bytes", NULL,
+				  (uint64_t)(rss > 0 ? rss : 0) * (uint64_t)page);
+		metrics_write_header(b, "process_virtual_memory_bytes", "gauge",
+				     "Virtual memory size in bytes.");
+		metrics_write_u64(b, "process_virtual_memory_bytes", NULL, vsize);
+		metrics_write_header(b, "process_start_time_seconds", "gauge",
+				     "Start time of the process since unix epoch in seconds.");
+		metrics_write_double(b, "process_start_time_seconds", NULL,
+				     (double)boot_time() + (double)start / (double)hz);
+	}
+	if (fds >= 0) {
+		metrics_write_header(b, "process_open_fds", "gauge",
+				     "Number of open file descriptors.");
+		metrics_write_u64(b, "process_open_fds", NULL, (uint64_t)fds);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		metrics_write_header(b, "process_max_fds", "gauge",
+				     "Maximum number of open file descriptors.");
+		metrics_write_u64(b, "process_max_fds", NULL, (uint64_t)rl.rlim_cur);
+	}
 }

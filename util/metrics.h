@@ -13,6 +13,7 @@
 #define FAISSFS_UTIL_METRICS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -44,8 +45,10 @@ void metrics_buf_vprintf(struct metrics_buf *b, const char *fmt, va_list ap);
 char *metrics_buf_take(struct metrics_buf *b, size_t *len);
 void metrics_buf_release(struct metrics_buf *b);
 
-/* Appends @s with '\', '"' and newlines escaped for a label value. */
+/* Appends @s as the inside of a label value, and as a JSON string (quoted):
+ * escaped, and any invalid UTF-8 byte written as U+FFFD (util/text.h). */
 void metrics_buf_label_value(struct metrics_buf *b, const char *s);
+void metrics_buf_json_str(struct metrics_buf *b, const char *s);
 
 /* --- counters ---------------------------------------------------------------------- */
 
@@ -99,20 +102,45 @@ void metrics_hist_observe(struct metrics_hist *h, uint64_t v);
 
 struct metrics_series;
 
+/* A histogram per label set.  Each series carries a key (what it is about: a
+ * tenant, say) so that series of things gone can be dropped, and counts the
+ * handles held on it, so a series in use is never freed.  Past max_series label
+ * sets, new ones share one overflow series: a scrape stays bounded whatever
+ * names appear. */
 struct metrics_family {
 	const struct metrics_bounds *bounds; /* immutable */
 	pthread_mutex_t lock;
-	struct metrics_series *head; /* protected by lock; entries never removed */
+	struct metrics_series *head; /* protected by lock */
+	unsigned n;		     /* series in the list; protected by lock */
+	unsigned max_series;	     /* 0: no cap; protected by lock */
+	char *overflow_labels;	     /* owned; protected by lock */
+	uint64_t folded;	     /* gets sent to the overflow series; protected by lock */
 };
 
 int metrics_family_init(struct metrics_family *f, const struct metrics_bounds *bounds);
 /* Frees every series: no histogram of the family may be used afterwards. */
 void metrics_family_release(struct metrics_family *f);
 
+/* Caps the family at @max_series label sets (0: none); past it, new label sets
+ * share the series labelled @overflow (copied).  Returns 0 or -ENOMEM. */
+int metrics_family_set_cap(struct metrics_family *f, unsigned max_series, const char *overflow);
+
 /* The histogram for label set @labels (already formatted and escaped, e.g.
- * `tenant="a",type="IndexFlatL2"`), made on first use.  Borrowed: valid until
- * metrics_family_release().  Returns NULL only when out of memory. */
-struct metrics_hist *metrics_family_get(struct metrics_family *f, const char *labels);
+ * `tenant="a",type="IndexFlatL2"`) about @key, made on first use.  Valid until
+ * metrics_family_put(), which every get needs.  Returns NULL only when out of
+ * memory. */
+struct metrics_hist *metrics_family_get(struct metrics_family *f, const char *key,
+					const char *labels);
+void metrics_family_put(struct metrics_family *f, struct metrics_hist *h); /* NULL is fine */
+
+/* Drops every series no handle is held on whose key @keep rejects (called
+ * with the family's lock held: it must not use the family).  The overflow
+ * series stays.  Returns how many were dropped. */
+unsigned metrics_family_prune(struct metrics_family *f, bool (*keep)(const char *key, void *arg),
+			      void *arg);
+
+/* How many gets went to the overflow series so far. */
+uint64_t metrics_family_folded(struct metrics_family *f);
 
 /* --- writing the exposition format ----------------------------------------------- */
 
@@ -131,5 +159,10 @@ void metrics_write_hist(struct metrics_buf *b, const char *name, const char *lab
 /* Header and every series of @f (none: the header alone, which is valid). */
 void metrics_write_family(struct metrics_buf *b, const char *name, const char *help,
 			  struct metrics_family *f);
+
+/* The process_* metrics Prometheus clients export: CPU seconds, resident and
+ * virtual memory, open and maximum file descriptors, start time (from /proc;
+ * a metric that cannot be read is left out). */
+void metrics_write_process(struct metrics_buf *b);
 
 #endif

@@ -6,7 +6,9 @@
 # the mount); a non-empty mount point is warned about; import of a missing data dir
 # leaves no store behind; verify and compact say what a bad path is; verify --deep
 # without its checker is refused up front; faissfs set prints one setting and says
-# what a setting accepts.
+# what a setting accepts; a tenant whose name is not UTF-8 leaves the Prometheus
+# text, stats.json and stat --json valid; the series of a removed tenant go away;
+# -o metrics_max_series caps the label sets; process_* metrics are there.
 . "$(dirname "$0")/lib.sh"
 
 store=$T/store
@@ -77,3 +79,64 @@ refused "--deep without its checker" 2 env -u FAISSFS_VERIFY_DEEP "$T/bin/faissf
 grep -q "not available" "$T/err.txt" || fail "--deep: $(cat "$T/err.txt")"
 [ ! -s "$T/out.txt" ] || fail "--deep without its checker still checked the store"
 "$T/bin/faissfs" verify --help | grep -q "not installed here" || fail "--help does not say --deep is unavailable"
+
+say "metrics: a tenant named in Latin-1, removal of a tenant, the series cap"
+bad=$'caf\xe9'
+mkdir -p "$T/m/$bad/idx" "$T/m/gone/idx" "$T/m/acme/one" "$T/m/acme/two" "$T/mnt2"
+"$PYTHON" - "$T/m" <<'PY' || fail "cannot write the FAISS indices"
+import os, sys, faiss, numpy as np
+x = np.random.default_rng(1).random((200, 8), dtype="float32")
+ix = faiss.IndexFlatL2(8)
+ix.add(x)
+root = os.fsencode(sys.argv[1])
+for d in (b"caf\xe9/idx", b"gone/idx", b"acme/one", b"acme/two"):
+    tmp = os.path.join(sys.argv[1], "tmp.faiss")  # FAISS takes only UTF-8 paths
+    faiss.write_index(ix, tmp)
+    os.rename(tmp, os.path.join(root, d, b"index.faiss"))
+PY
+"$FAISSFS" import --no-progress "$T/m" "$T/mstore" >/dev/null || fail "import of $T/m failed"
+mount_daemon "$T/mstore" "$T/mnt2"
+for t in "$bad" gone acme; do
+	for f in "$T/mnt2/$t"/*/index.faiss; do cat "$f" >/dev/null; done
+done
+cat "$T/mnt2/.faissfs/metrics" >"$T/metrics1"
+promtool check metrics <"$T/metrics1" || fail "promtool rejects the metrics of a Latin-1 tenant"
+grep -qF "tenant=\"caf"$'\xef\xbf\xbd'"\",index=\"idx\"" "$T/metrics1" ||
+	fail "the Latin-1 tenant is not written with U+FFFD"
+ok "promtool check metrics passes; the tenant is written caf\\ufffd"
+/usr/bin/python3 -c 'import json, sys; json.loads(open(sys.argv[1], encoding="utf-8").read())' \
+	"$T/mnt2/.faissfs/stats.json" || fail "stats.json is not valid UTF-8 JSON"
+"$FAISSFS" stat "$T/mstore" --json >"$T/stat.json" || fail "faissfs stat --json failed"
+/usr/bin/python3 -c 'import json, sys; d = json.loads(open(sys.argv[1], encoding="utf-8").read()); assert any(r["tenant"] == "caf\ufffd" for r in d["indices"]), d' \
+	"$T/stat.json" || fail "stat --json is not valid UTF-8 JSON with the tenant caf\ufffd"
+ok "stats.json and stat --json are valid UTF-8 JSON"
+for w in process_resident_memory_bytes process_cpu_seconds_total process_open_fds process_max_fds process_start_time_seconds; do
+	grep -q "^$w " "$T/metrics1" || fail "$w missing"
+done
+ok "process_* metrics present"
+grep -q 'faissfs_index_load_seconds_count{tenant="gone"' "$T/metrics1" || fail "no load series for tenant gone"
+rm -r "$T/mnt2/gone"
+# The kernel sends the release of the last open after close() returns: a series
+# still held waits for it.
+for _ in $(seq 50); do
+	cat "$T/mnt2/.faissfs/metrics" >"$T/metrics2"
+	grep -q 'tenant="gone"' "$T/metrics2" || break
+	sleep 0.1
+done
+! grep -q 'tenant="gone"' "$T/metrics2" || fail "series of the removed tenant remain: $(grep 'tenant="gone"' "$T/metrics2" | head -n 3)"
+grep -q 'faissfs_index_load_seconds_count{tenant="acme"' "$T/metrics2" || fail "the series of acme went too"
+ok "the removed tenant's series are gone, the others stay"
+unmount "$T/mnt2"
+mount_daemon "$T/mstore" "$T/mnt2" -o metrics_max_series=2
+for f in "$T/mnt2"/*/*/index.faiss; do cat "$f" >/dev/null; done
+cat "$T/mnt2/.faissfs/metrics" >"$T/metrics3"
+promtool check metrics <"$T/metrics3" || fail "promtool rejects the capped metrics"
+n=$(grep -c '^faissfs_index_stored_bytes{' "$T/metrics3")
+[ "$n" = 2 ] || fail "$n faissfs_index_stored_bytes series with metrics_max_series=2, want 2"
+grep -q '^faissfs_index_stored_bytes{overflow="true"} ' "$T/metrics3" || fail "no overflow series"
+grep -q '^faissfs_metrics_indices_folded 2$' "$T/metrics3" || fail "folded: $(grep folded "$T/metrics3")"
+n=$(grep -c '^faissfs_index_load_seconds_count{' "$T/metrics3")
+[ "$n" -le 2 ] || fail "$n load series with metrics_max_series=2"
+ok "metrics_max_series=2: two series per metric, the rest under overflow=\"true\""
+unmount "$T/mnt2"
+refused "a bad metrics_max_series" 2 "$FAISSFS" mount "$T/mstore" "$T/mnt2" -o metrics_max_series=lots

@@ -29,6 +29,7 @@
 
 #include "store/store.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #define COPY_BUF (4u << 20)
 
@@ -39,30 +40,14 @@ struct deep {
 	uint8_t *buf;
 };
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static void problem(struct deep *d, const char *path, const char *what)
 {
 	d->problems++;
 	if (d->json) {
 		printf("{\"path\":");
-		json_str(path);
+		text_json_file(stdout, path);
 		printf(",\"chunk\":-1,\"offset\":-1,\"errno\":0,\"what\":");
-		json_str(what);
+		text_json_file(stdout, what);
 		printf("}\n");
 	} else
 		printf("PROBLEM %s: deep: %s\n", path, what);

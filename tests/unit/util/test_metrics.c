@@ -3,9 +3,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -58,6 +61,11 @@ static void test_label_escape(void **state)
 	metrics_buf_label_value(&b, "a\"b\\c\nd");
 	s = take(&b);
 	assert_string_equal(s, "a\\\"b\\\\c\\nd");
+	free(s);
+	/* Latin-1 bytes become U+FFFD; valid UTF-8 passes. */
+	metrics_buf_label_value(&b, "caf\xe9-\xc3\xa9");
+	s = take(&b);
+	assert_string_equal(s, "caf\xef\xbf\xbd-\xc3\xa9");
 	free(s);
 }
 
@@ -138,9 +146,9 @@ static void test_family(void **state)
 	assert_string_equal(s, "# HELP e_seconds Empty.\n# TYPE e_seconds histogram\n");
 	free(s);
 
-	h1 = metrics_family_get(&f, "t=\"a\"");
-	h2 = metrics_family_get(&f, "t=\"b\"");
-	h3 = metrics_family_get(&f, "t=\"a\"");
+	h1 = metrics_family_get(&f, "a", "t=\"a\"");
+	h2 = metrics_family_get(&f, "b", "t=\"b\"");
+	h3 = metrics_family_get(&f, "a", "t=\"a\"");
 	assert_non_null(h1);
 	assert_ptr_equal(h1, h3);
 	assert_ptr_not_equal(h1, h2);
@@ -152,7 +160,119 @@ static void test_family(void **state)
 		    strstr(s, "e_seconds_count{t=\"b\"} 0"));
 	assert_non_null(strstr(s, "e_seconds_bucket{t=\"a\",le=\"0.1\"} 1\n"));
 	free(s);
+	metrics_family_put(&f, h1);
+	metrics_family_put(&f, h2);
+	metrics_family_put(&f, h3);
 	metrics_family_release(&f);
+}
+
+static bool keep_only_b(const char *key, void *arg)
+{
+	(void)arg;
+	return !strcmp(key, "b");
+}
+
+/* A series whose key is gone is dropped once no handle is held on it. */
+static void test_family_prune(void **state)
+{
+	struct metrics_family f;
+	struct metrics_buf b = METRICS_BUF_INIT;
+	struct metrics_hist *ha, *hb;
+	char *s;
+
+	(void)state;
+	assert_int_equal(metrics_family_init(&f, &small), 0);
+	ha = metrics_family_get(&f, "a", "t=\"a\"");
+	hb = metrics_family_get(&f, "b", "t=\"b\"");
+	metrics_family_put(&f, hb);
+	/* "a" is held: stays while its open file lives. */
+	assert_int_equal(metrics_family_prune(&f, keep_only_b, NULL), 0);
+	metrics_hist_observe(ha, 5);
+	metrics_family_put(&f, ha);
+	assert_int_equal(metrics_family_prune(&f, keep_only_b, NULL), 1);
+	metrics_write_family(&b, "p_seconds", "P.", &f);
+	s = take(&b);
+	assert_null(strstr(s, "t=\"a\""));
+	assert_non_null(strstr(s, "p_seconds_count{t=\"b\"} 0\n"));
+	free(s);
+	/* A new series for "a" starts from zero. */
+	ha = metrics_family_get(&f, "a", "t=\"a\"");
+	metrics_write_family(&b, "p_seconds", "P.", &f);
+	s = take(&b);
+	assert_non_null(strstr(s, "p_seconds_count{t=\"a\"} 0\n"));
+	free(s);
+	metrics_family_put(&f, ha);
+	metrics_family_release(&f);
+}
+
+/* Past the cap, new label sets share the overflow series, which pruning keeps. */
+static void test_family_cap(void **state)
+{
+	struct metrics_family f;
+	struct metrics_buf b = METRICS_BUF_INIT;
+	struct metrics_hist *h[5];
+	char key[8], lab[16], *s;
+
+	(void)state;
+	assert_int_equal(metrics_family_init(&f, &small), 0);
+	assert_int_equal(metrics_family_set_cap(&f, 2, "overflow=\"true\""), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		snprintf(lab, sizeof(lab), "t=\"%d\"", i);
+		h[i] = metrics_family_get(&f, key, lab);
+		assert_non_null(h[i]);
+		metrics_hist_observe(h[i], 5);
+	}
+	assert_ptr_not_equal(h[0], h[1]);
+	assert_ptr_equal(h[2], h[3]);
+	assert_ptr_equal(h[2], h[4]);
+	assert_int_equal(metrics_family_folded(&f), 3);
+	/* An existing label set still gets its own series. */
+	assert_ptr_equal(metrics_family_get(&f, "0", "t=\"0\""), h[0]);
+	metrics_family_put(&f, h[0]);
+	metrics_write_family(&b, "c_seconds", "C.", &f);
+	s = take(&b);
+	assert_non_null(strstr(s, "c_seconds_count{overflow=\"true\"} 3\n"));
+	assert_null(strstr(s, "t=\"2\""));
+	free(s);
+	for (int i = 0; i < 5; i++)
+		metrics_family_put(&f, h[i]);
+	assert_int_equal(metrics_family_prune(&f, keep_only_b, NULL), 2);
+	metrics_write_family(&b, "c_seconds", "C.", &f);
+	s = take(&b);
+	assert_non_null(strstr(s, "c_seconds_count{overflow=\"true\"} 3\n"));
+	free(s);
+	metrics_family_release(&f);
+}
+
+/* The process_* metrics are there and plausible. */
+static void test_process(void **state)
+{
+	struct metrics_buf b = METRICS_BUF_INIT;
+	unsigned long long rss = 0, fds = 0;
+	double start = 0;
+	const char *p;
+	char *s;
+
+	(void)state;
+	metrics_write_process(&b);
+	s = take(&b);
+	p = strstr(s, "\nprocess_resident_memory_bytes ");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "\nprocess_resident_memory_bytes %llu", &rss), 1);
+	assert_true(rss > 100000);
+	p = strstr(s, "\nprocess_open_fds ");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "\nprocess_open_fds %llu", &fds), 1);
+	assert_true(fds >= 3);
+	p = strstr(s, "\nprocess_start_time_seconds ");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "\nprocess_start_time_seconds %lf", &start), 1);
+	/* Started within the last day, not in the future. */
+	assert_true(start > (double)time(NULL) - 86400 && start <= (double)time(NULL) + 1);
+	assert_non_null(strstr(s, "# TYPE process_cpu_seconds_total counter\n"));
+	assert_non_null(strstr(s, "\nprocess_max_fds "));
+	free(s);
 }
 
 #define THREADS	   4
@@ -192,7 +312,9 @@ int main(void)
 		cmocka_unit_test(test_buf_grows),    cmocka_unit_test(test_empty_take),
 		cmocka_unit_test(test_label_escape), cmocka_unit_test(test_counter_and_lines),
 		cmocka_unit_test(test_hist_buckets), cmocka_unit_test(test_hist_no_labels),
-		cmocka_unit_test(test_family),	     cmocka_unit_test(test_hist_threads),
+		cmocka_unit_test(test_family),	     cmocka_unit_test(test_family_prune),
+		cmocka_unit_test(test_family_cap),   cmocka_unit_test(test_process),
+		cmocka_unit_test(test_hist_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
