@@ -24,6 +24,18 @@ int cmd_verify(int argc, char *argv[]);
 int cmd_compact(int argc, char *argv[]);
 int cmd_push(int argc, char *argv[]);
 
+/* --- stores behind paths (mountpath.c) */
+
+/* The store behind @path: @path itself if it has a superblock, else the store
+ * a faissfs mount rooted at @path serves.  NULL if neither.  Caller frees. */
+char *cmd_find_store(const char *path);
+
+/* If @path is a file on a faissfs mount, sets *store (what the mount serves:
+ * a directory or s3://...) and *rel (@path under the mount's root) and returns
+ * 1; returns 0 if it is not, or -errno (the path cannot be resolved).  Caller
+ * frees both. */
+int cmd_on_mount(const char *path, char **store, char **rel);
+
 /* --- option parsing (cmd_opts.c) ------------------------------------------------
  * Each command describes its options in a table of struct cmd_opt and its
  * positional arguments in a struct cmd_spec; cmd_parse() runs getopt_long over

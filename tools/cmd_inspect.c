@@ -1,13 +1,16 @@
 /* cmd_inspect.c - `faissfs inspect FILE... [--chunks] [--json]`.
  *
- * Shows what a store object holds, read straight from disk (not through a mount):
- * sizes, ratio, chunk kinds, level and the FAISS header; --chunks lists the chunk
- * table.  --json prints one JSON object per FILE, one per line.
+ * Shows what a store object holds, read straight from disk: sizes, ratio, chunk
+ * kinds, level and the FAISS header; --chunks lists the chunk table.  A FILE on a
+ * faissfs mount is looked up in the store the mount serves (through the mount it
+ * reads as its logical bytes).  --json prints one JSON object per FILE, one per
+ * line.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +25,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: faissfs inspect FILE... [--chunks] [--json]\n\n"
 		"Shows a store object's sizes, compression ratio, chunks and FAISS header.\n"
-		"FILE is a file inside a store directory (not a path under a mount).\n\n"
+		"FILE is a file inside a store directory, or a file on a faissfs mount: then\n"
+		"its object is read from the store the mount serves.\n\n"
 		"  --chunks     list every chunk: index, logical offset, stored bytes, kind, hash\n"
 		"  --json       one JSON object per FILE, one per line\n"
 		"  -h, --help   show this help\n");
@@ -79,8 +83,9 @@ static void print_faiss(const struct store_faiss_info *f, bool json)
 	printf("  trained        %s\n", f->is_trained ? "yes" : "no");
 }
 
-static void print_object(const char *path, const struct store_object *o, uint64_t disk, bool chunks,
-			 bool json)
+/* @stored: where the object is in the store when @path is its view on a mount. */
+static void print_object(const char *path, const char *stored, const struct store_object *o,
+			 uint64_t disk, bool chunks, bool json)
 {
 	const struct store_object_info *in = store_object_info(o);
 	uint64_t nkind[3] = {0};
@@ -95,6 +100,10 @@ static void print_object(const char *path, const struct store_object *o, uint64_
 	if (json) {
 		printf("{\"file\":");
 		text_json_file(stdout, path);
+		if (stored) {
+			printf(",\"stored_at\":");
+			text_json_file(stdout, stored);
+		}
 		printf(",\"object\":true,\"size\":%" PRIu64 ",\"stored\":%" PRIu64
 		       ",\"on_disk\":%" PRIu64 ",\"ratio\":%.4f,\"chunk_size\":%" PRIu32
 		       ",\"level\":%d,\"chunks\":%" PRIu64 ",\"zstd\":%" PRIu64 ",\"raw\":%" PRIu64
@@ -119,6 +128,8 @@ static void print_object(const char *path, const struct store_object *o, uint64_
 		return;
 	}
 	printf("%s: faissfs object\n", path);
+	if (stored)
+		printf("  stored at      %s (the mount shows its logical bytes)\n", stored);
 	printf("  logical size   %" PRIu64 " bytes (%.1f MiB)\n", in->size,
 	       (double)in->size / 1048576.0);
 	printf("  stored         %" PRIu64 " bytes in chunk frames, %" PRIu64 " bytes on disk\n",
@@ -141,9 +152,11 @@ static void print_object(const char *path, const struct store_object *o, uint64_
 		       store_object_chunk_hash(o, i));
 }
 
-/* Inspects one file.  Returns 0 or 1 (message printed). */
-static int inspect_one(const char *path, bool chunks, bool json)
+/* Inspects one file of a store, @path, shown as @shown (the path on a mount
+ * the user gave, or @path).  Returns 0 or 1 (message printed). */
+static int inspect_file(const char *shown, const char *path, bool chunks, bool json)
 {
+	const char *stored = strcmp(shown, path) ? path : NULL;
 	struct store_object *o = NULL;
 	uint64_t size;
 	struct stat sb;
@@ -160,7 +173,7 @@ static int inspect_one(const char *path, bool chunks, bool json)
 		fprintf(stderr,
 			"faissfs inspect: %s is not a regular file; give a file inside "
 			"a store\n",
-			path);
+			shown);
 		close(fd);
 		return 1;
 	}
@@ -168,12 +181,17 @@ static int inspect_one(const char *path, bool chunks, bool json)
 	if (r == 0) {
 		if (json) {
 			printf("{\"file\":");
-			text_json_file(stdout, path);
+			text_json_file(stdout, shown);
+			if (stored) {
+				printf(",\"stored_at\":");
+				text_json_file(stdout, stored);
+			}
 			printf(",\"object\":false,\"size\":%lld}\n", (long long)sb.st_size);
 		} else {
-			printf("%s: plain file (not a faissfs object, served as it is), %lld "
+			printf("%s: plain file (not a faissfs object, served as it is%s), %lld "
 			       "bytes\n",
-			       path, (long long)sb.st_size);
+			       shown, stored ? "; written through the mount, not compacted yet" : "",
+			       (long long)sb.st_size);
 		}
 		close(fd);
 		return 0;
@@ -186,9 +204,36 @@ static int inspect_one(const char *path, bool chunks, bool json)
 			r == -EUCLEAN ? " (the object is corrupt; import its source again)" : "");
 		return 1;
 	}
-	print_object(path, o, (uint64_t)sb.st_size, chunks, json);
+	print_object(shown, stored, o, (uint64_t)sb.st_size, chunks, json);
 	store_object_free(o);
 	return 0;
+}
+
+/* Inspects @path: a file of a store, or a file on a faissfs mount, whose
+ * object is read from the store the mount serves (through the mount, the
+ * file reads as its logical bytes).  Returns 0 or 1 (message printed). */
+static int inspect_one(const char *path, bool chunks, bool json)
+{
+	char *store = NULL, *rel = NULL, *in_store = NULL;
+	int r = cmd_on_mount(path, &store, &rel);
+
+	if (r <= 0)
+		return inspect_file(path, path, chunks, json);
+	if (!strncmp(store, "s3://", 5)) {
+		fprintf(stderr,
+			"faissfs inspect: %s is on a mount of the remote store %s; inspect reads "
+			"local stores: run it on the store that was pushed\n",
+			path, store);
+		r = 1;
+	} else if (asprintf(&in_store, "%s/%s", store, rel) < 0) {
+		fprintf(stderr, "faissfs inspect: out of memory\n");
+		r = 1;
+	} else
+		r = inspect_file(path, in_store, chunks, json);
+	free(in_store);
+	free(store);
+	free(rel);
+	return r;
 }
 
 int cmd_inspect(int argc, char *argv[])

@@ -229,36 +229,6 @@ static void print_row(const struct stat_row *r, bool json, bool bytes, bool firs
 	       ratio(r->logical, r->stored), r->chunks, r->files, tb);
 }
 
-/* The store behind @path: @path itself if it has a superblock, else the one a
- * faissfs mount at @path names in .faissfs/store.  Caller frees. */
-static char *find_store(const char *path)
-{
-	char buf[PATH_MAX + 2], *p;
-	struct stat st;
-	size_t n;
-	FILE *f;
-
-	if (asprintf(&p, "%s/.faissfs/superblock", path) < 0)
-		return NULL;
-	if (stat(p, &st) == 0) {
-		free(p);
-		return strdup(path);
-	}
-	free(p);
-	if (asprintf(&p, "%s/.faissfs/store", path) < 0)
-		return NULL;
-	f = fopen(p, "r");
-	free(p);
-	if (!f)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return n ? strdup(buf) : NULL;
-}
-
 int cmd_stat(int argc, char *argv[])
 {
 	struct stat_list l = {0};
@@ -278,7 +248,7 @@ int cmd_stat(int argc, char *argv[])
 
 	if (!cmd_parse(&spec, argc, argv, &first, &rc))
 		return rc;
-	store = find_store(argv[first]);
+	store = cmd_find_store(argv[first]);
 	if (!store) {
 		fprintf(stderr,
 			"faissfs stat: '%s' is neither a faissfs store nor a faissfs mount (give "

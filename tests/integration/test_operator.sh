@@ -8,7 +8,8 @@
 # without its checker is refused up front; faissfs set prints one setting and says
 # what a setting accepts; a tenant whose name is not UTF-8 leaves the Prometheus
 # text, stats.json and stat --json valid; the series of a removed tenant go away;
-# -o metrics_max_series caps the label sets; process_* metrics are there.
+# -o metrics_max_series caps the label sets; process_* metrics are there;
+# faissfs inspect on a file of a mount shows its object in the store.
 . "$(dirname "$0")/lib.sh"
 
 store=$T/store
@@ -126,6 +127,19 @@ done
 ! grep -q 'tenant="gone"' "$T/metrics2" || fail "series of the removed tenant remain: $(grep 'tenant="gone"' "$T/metrics2" | head -n 3)"
 grep -q 'faissfs_index_load_seconds_count{tenant="acme"' "$T/metrics2" || fail "the series of acme went too"
 ok "the removed tenant's series are gone, the others stay"
+
+say "faissfs inspect on a path inside the mount"
+"$FAISSFS" inspect "$T/mnt2/acme/one/index.faiss" >"$T/insp" || fail "inspect through the mount failed"
+head -n 1 "$T/insp" | grep -q ": faissfs object$" || fail "inspect on the mount: $(head -n 2 "$T/insp")"
+grep -q "stored at .*$T/mstore/acme/one/index.faiss" "$T/insp" || fail "inspect does not name the stored object"
+grep -q "IndexFlatL2" "$T/insp" || fail "inspect through the mount lacks the FAISS header"
+"$FAISSFS" inspect --json "$T/mnt2/acme/one/index.faiss" |
+	/usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["object"] and d["stored_at"].endswith("/acme/one/index.faiss"), d' ||
+	fail "inspect --json through the mount"
+echo '{"a": 1}' >"$T/mnt2/acme/one/new.json"
+"$FAISSFS" inspect "$T/mnt2/acme/one/new.json" | grep -q "plain file.*not compacted yet" ||
+	fail "inspect of a just-written file: $("$FAISSFS" inspect "$T/mnt2/acme/one/new.json")"
+ok "an object on the mount is inspected in the store; a just-written file is a plain file"
 unmount "$T/mnt2"
 mount_daemon "$T/mstore" "$T/mnt2" -o metrics_max_series=2
 for f in "$T/mnt2"/*/*/index.faiss; do cat "$f" >/dev/null; done
