@@ -8,7 +8,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh run
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFAISSFS_TESTS=OFF -DFAISSFS_WITH_FAISS=OFF >/dev/null
 cmake --build build -j"$(nproc)"
 

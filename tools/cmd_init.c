@@ -15,7 +15,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: faissfs init STORE [--chunk-size SIZE] [--level N]\n\n"
-		"Creates an empty faissfs store at STORE (the directory may exist).\n\n"
+		"Creates an empty faissfs store at STORE.  The directory may exist and hold\n"
+		"files: they are served as plain files, and a writable mount compresses them.\n\n"
 		"  --chunk-size SIZE  bytes per chunk of new objects, a power of two from 4K to\n"
 		"                     16M (default %uK)\n"
 		"  --level N          zstd level of new objects, 1..19 (default %d)\n"

@@ -15,6 +15,19 @@ for t in dpkg-buildpackage dh dpkg-deb; do
 	fi
 done
 
+say "Build-Depends and the build set of scripts/install-deps.sh name the same -dev packages"
+want=$(FAISSFS_SKIP_APT=1 bash "$top/scripts/install-deps.sh" build | grep -- '-dev$' | tr '\n' ' ')
+got=$(sed -n '/^Build-Depends:/,/^[A-Z][a-zA-Z-]*:/p' "$top/packaging/debian/control" |
+	grep -o '[a-z0-9.+-]*-dev\b' | sort -u | tr '\n' ' ')
+[ "$want" = "$got" ] || fail "install-deps.sh build: '$want'; Build-Depends: '$got'"
+ok "${want% }"
+FAISSFS_SKIP_APT=1 bash "$top/scripts/install-deps.sh" run >"$T/run-set.txt"
+for p in prometheus clang fio ceph-osd lintian; do
+	! grep -qx "$p" "$T/run-set.txt" || fail "scripts/run.sh would install $p (the run set has it)"
+done
+grep -q 'install-deps.sh run$' "$top/scripts/run.sh" || fail "scripts/run.sh does not install the run set"
+ok "the run set of scripts/run.sh has no test tools (prometheus, clang, fio, ceph, lintian)"
+
 say "scripts/build-deb.sh"
 out=$T/deb
 # FAISSFS_DEB_FLAGS=--head packages the last commit instead of the working tree.
@@ -86,5 +99,7 @@ else
 	lintian --fail-on error,warning --pedantic -I -E "$changes" >"$T/lintian.txt" 2>&1 || rc=$?
 	{ grep -v 'running with root privileges' "$T/lintian.txt" || true; } | sed 's/^/   lintian: /'
 	[ "$rc" = 0 ] || fail "lintian found errors or warnings (above)"
+	! grep -q systemd-service-file-missing-hardening-features "$T/lintian.txt" ||
+		fail "lintian: the unit has no hardening"
 	ok "lintian: no errors or warnings ($(grep -cE '^[IPX]:' "$T/lintian.txt" || true) info/pedantic tags)"
 fi

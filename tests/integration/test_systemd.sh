@@ -12,6 +12,10 @@
 #    filesystem is mounted, SIGTERM (systemd's stop) must unmount and exit 0
 #    after STOPPING=1, and a failure must exit non-zero (so Restart=on-failure
 #    applies) without READY=1.
+# 3. The unit's hardening: the daemon runs under setpriv with only the unit's
+#    CapabilityBoundingSet and no new privileges, and still mounts, serves a
+#    store file only root may read, gives a file a user writes through the mount
+#    that user as owner, and unmounts.  (The other options need systemd itself.)
 . "$(dirname "$0")/lib.sh"
 
 unit=$IT_DIR/../../packaging/systemd/faissfs@.service
@@ -147,3 +151,41 @@ case $out in
 "EXIT "*) ok "$out" ;;
 *) fail "unexpected: '$out'" ;;
 esac
+
+say "the daemon with only the unit's CapabilityBoundingSet and NoNewPrivileges (setpriv)"
+grep -qx 'NoNewPrivileges=yes' "$unit" || fail "the unit lacks NoNewPrivileges=yes"
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit")
+[ -n "$caps" ] || fail "the unit has no CapabilityBoundingSet="
+if ! command -v setpriv >/dev/null; then
+	skip "setpriv missing (package util-linux)"
+else
+	bset=-all
+	for c in $caps; do
+		c=${c#CAP_}
+		bset+=",+${c,,}"
+	done
+	cat >"$T/hardened" <<SH
+#!/bin/sh
+exec setpriv --no-new-privs --bounding-set $bset -- "$FAISSFS" "\$@"
+SH
+	chmod +x "$T/hardened"
+	hs=$T/hstore
+	mkdir -p "$T/hsrc/acme/idx" "$T/hmnt"
+	head -c 200000 /dev/urandom >"$T/hsrc/acme/idx/index.faiss"
+	"$FAISSFS" import "$T/hsrc" "$hs" --no-progress >/dev/null || fail "import failed"
+	chmod 0600 "$hs/acme/idx/index.faiss"
+	chown nobody:nogroup "$hs/acme/idx/index.faiss"
+	chmod 0777 "$hs/acme/idx"
+	chmod 0755 "$T" # nobody walks to the mount
+	FAISSFS=$T/hardened mount_fg "$hs" "$T/hmnt" "$T/hdaemon.log" -o allow_other
+	hpid=$FG_PID
+	grep -q "^CapBnd:" "/proc/$hpid/status" || fail "no CapBnd for the daemon"
+	cmp -s "$T/hmnt/acme/idx/index.faiss" "$T/hsrc/acme/idx/index.faiss" ||
+		fail "the hardened daemon does not serve a file only its owner may read"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "echo hi >'$T/hmnt/acme/idx/by-nobody.json'" ||
+		fail "nobody cannot write through the hardened mount"
+	[ "$(stat -c %U "$hs/acme/idx/by-nobody.json")" = nobody ] ||
+		fail "a file nobody wrote is owned by $(stat -c %U "$hs/acme/idx/by-nobody.json") in the store"
+	unmount "$T/hmnt" "$hpid"
+	ok "bounding set {$caps}, no new privileges: mounts, reads, chowns, unmounts"
+fi
