@@ -1,12 +1,15 @@
 /* export.c - write every file of a store back out as ordinary files (store_export()).
  *
  * DST must be new or an empty directory.  The store is walked from its root
- * (store_walk(): ".faissfs" skipped, names sorted) into a list first, so progress
- * knows the totals; then directories are created, objects are decompressed piece
- * by piece and plain files copied, all-zero chunks are left as holes, and each
- * file gets its mode and mtime; directories get theirs last, deepest first.  A
- * corrupt chunk stops the export: what was written stays, and the file that
- * failed is named.  One thread; the store is only read.
+ * (store_walk(): ".faissfs" skipped, names sorted, no symlink followed) into a
+ * list first, so progress knows the totals; then directories are created,
+ * objects are decompressed piece by piece and plain files copied, all-zero chunks
+ * are left as holes, and each file gets its mode and mtime; symlinks are made
+ * with the same target, FIFOs, sockets and devices with mknodat (these get their
+ * owner too, as import keeps it); the names of one store inode (hard links)
+ * become hard links to the first name exported.  Directories get their mode and
+ * mtime last, deepest first.  A corrupt chunk stops the export: what was written
+ * stays, and the file that failed is named.  One thread; the store is only read.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,13 +28,24 @@
 
 #define PIECE_MIN (8u << 20) /* bytes decompressed per store_object_pread() call */
 
+#define NO_LINK SIZE_MAX
+
 struct xentry {
 	char *rel;
 	bool dir;
 	bool object;
-	mode_t mode;
+	mode_t type; /* S_IFMT bits */
+	mode_t mode; /* permission bits */
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev; /* devices */
+	dev_t dev;  /* of the store inode: hard links are grouped by (dev, ino) */
+	ino_t ino;
+	nlink_t nlink;
 	struct timespec mtime;
-	uint64_t size; /* logical */
+	uint64_t size;	/* logical */
+	char *target;	/* a symlink's target */
+	size_t link_to; /* an earlier name of the same store inode, or NO_LINK */
 };
 
 struct xscan {
@@ -39,12 +53,15 @@ struct xscan {
 	struct xentry *v;
 	size_t n, cap;
 	uint64_t bytes, files;
+	uint64_t symlinks, nodes, links;
 	dev_t dst_dev;
 	ino_t dst_ino;
 };
 
+/* Adds @rel to the list (@target of a symlink taken over, freed on failure).
+ * Returns 0 or -ENOMEM. */
 static int xscan_add(struct xscan *sc, const char *rel, const struct stat *sb, bool object,
-		     uint64_t size)
+		     uint64_t size, char *target)
 {
 	struct xentry *e;
 
@@ -52,25 +69,87 @@ static int xscan_add(struct xscan *sc, const char *rel, const struct stat *sb, b
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
 		struct xentry *v = realloc(sc->v, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			free(target);
 			return -ENOMEM;
+		}
 		sc->v = v;
 		sc->cap = cap;
 	}
 	e = &sc->v[sc->n];
+	memset(e, 0, sizeof(*e));
 	e->rel = strdup(rel);
-	if (!e->rel)
+	if (!e->rel) {
+		free(target);
 		return -ENOMEM;
+	}
 	e->dir = S_ISDIR(sb->st_mode);
 	e->object = object;
+	e->type = sb->st_mode & S_IFMT;
 	e->mode = sb->st_mode & 07777;
+	e->uid = sb->st_uid;
+	e->gid = sb->st_gid;
+	e->rdev = sb->st_rdev;
+	e->dev = sb->st_dev;
+	e->ino = sb->st_ino;
+	e->nlink = sb->st_nlink;
 	e->mtime = sb->st_mtim;
 	e->size = size;
-	if (!e->dir) {
-		sc->bytes += size;
-		sc->files++;
-	}
+	e->target = target;
+	e->link_to = NO_LINK;
 	sc->n++;
+	return 0;
+}
+
+static int cmp_inode(const void *a, const void *b, void *arg)
+{
+	const struct xentry *v = arg;
+	const struct xentry *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Groups the names of one store inode (non-directories with st_nlink > 1): each
+ * name after the first in walk order gets link_to = the first.  Then counts the
+ * files and bytes to write.  Returns 0 or -ENOMEM. */
+static int xscan_group(struct xscan *sc)
+{
+	size_t *ix, n = 0;
+
+	ix = malloc((sc->n ? sc->n : 1) * sizeof(*ix));
+	if (!ix)
+		return -ENOMEM;
+	for (size_t i = 0; i < sc->n; i++)
+		if (!sc->v[i].dir && sc->v[i].nlink > 1)
+			ix[n++] = i;
+	qsort_r(ix, n, sizeof(*ix), cmp_inode, sc->v);
+	for (size_t i = 1; i < n; i++) {
+		const struct xentry *first = &sc->v[ix[i - 1]];
+		struct xentry *e = &sc->v[ix[i]];
+
+		if (e->dev == first->dev && e->ino == first->ino)
+			e->link_to = first->link_to != NO_LINK ? first->link_to : ix[i - 1];
+	}
+	free(ix);
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct xentry *e = &sc->v[i];
+
+		if (e->dir)
+			continue;
+		sc->files++;
+		if (e->link_to != NO_LINK)
+			sc->links++;
+		else if (S_ISLNK(e->type))
+			sc->symlinks++;
+		else if (!S_ISREG(e->type))
+			sc->nodes++;
+		else
+			sc->bytes += e->size;
+	}
 	return 0;
 }
 
@@ -80,14 +159,16 @@ static const char *walk_verb(enum store_walk_type t)
 	return t == STORE_WALK_ERR_LIST ? "list" : t == STORE_WALK_ERR_OPEN ? "open" : "examine";
 }
 
-/* store_walk() callback: adds each directory and file of the store to the list
- * @arg (a struct xscan), in pre-order.  Anything else, or an entry that cannot be
- * read, stops the export (logged). */
+/* store_walk() callback: adds each directory, file, symlink and special file of
+ * the store to the list @arg (a struct xscan), in pre-order.  A mount point, or an
+ * entry that cannot be read, stops the export (logged). */
 static int xscan_one(void *arg, const struct store_walk_entry *e)
 {
 	struct xscan *sc = arg;
 	const char *sp = store_path(sc->st);
+	char *target = NULL;
 	uint64_t size = 0;
+	mode_t m;
 	int fd, r;
 
 	switch (e->type) {
@@ -97,7 +178,7 @@ static int xscan_one(void *arg, const struct store_walk_entry *e)
 				  sp, e->rel, sp);
 			return -EINVAL;
 		}
-		return xscan_add(sc, e->rel, e->st, false, 0);
+		return xscan_add(sc, e->rel, e->st, false, 0, NULL);
 	case STORE_WALK_FILE:
 		fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
@@ -116,11 +197,23 @@ static int xscan_one(void *arg, const struct store_walk_entry *e)
 			return r;
 		}
 		return xscan_add(sc, e->rel, e->st, r == 1,
-				 r == 1 ? size : (uint64_t)e->st->st_size);
+				 r == 1 ? size : (uint64_t)e->st->st_size, NULL);
 	case STORE_WALK_OTHER:
-		log_error("export: %s/%s is neither a regular file nor a directory; a store holds "
-			  "only those: move it out of the store, then export again",
-			  sp, e->rel);
+		m = e->st->st_mode;
+		if (S_ISLNK(m)) {
+			r = store_readlink_at(e->dirfd, e->name, e->st->st_size, &target);
+			if (r < 0) {
+				log_error("export: cannot read the symbolic link %s/%s: %s", sp,
+					  e->rel, strerror(-r));
+				return r;
+			}
+			return xscan_add(sc, e->rel, e->st, false, 0, target);
+		}
+		if (S_ISFIFO(m) || S_ISSOCK(m) || S_ISCHR(m) || S_ISBLK(m))
+			return xscan_add(sc, e->rel, e->st, false, 0, NULL);
+		log_error("export: %s/%s is %s; export does not cross into another filesystem: "
+			  "unmount it or move it out of the store, then export again",
+			  sp, e->rel, S_ISDIR(m) ? "a mount point" : "of an unknown file type");
 		return -EINVAL;
 	default:
 		log_error("export: cannot %s %s/%s: %s; check the store's permissions",
@@ -262,6 +355,56 @@ done:
 	return r;
 }
 
+/* Writes the symlink, FIFO, socket or device @e of the store to DST (symlinkat with
+ * the same target, or mknodat), or, if it is a later name of a store inode, a hard
+ * link to @first's name in DST.  Then gives a new node @e's owner (left as it is
+ * without the privilege, with a warning), mode (not on a symlink) and mtime, never
+ * following it.  Returns 0 or -errno, logged. */
+static int export_node(struct xctx *x, const struct xentry *e, const struct xentry *first)
+{
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
+	const char *what = "create";
+	int r;
+
+	if (first) {
+		r = linkat(x->dstfd, first->rel, x->dstfd, e->rel, 0);
+		if (r < 0) {
+			r = -errno;
+			log_error("export: cannot make %s/%s a hard link to %s/%s: %s; check "
+				  "DST's permissions",
+				  x->dst, e->rel, x->dst, first->rel, strerror(-r));
+		}
+		return r;
+	}
+	if (S_ISLNK(e->type))
+		r = symlinkat(e->target, x->dstfd, e->rel);
+	else
+		r = mknodat(x->dstfd, e->rel, e->type | 0600, e->rdev);
+	if (r < 0)
+		goto fail;
+	what = "set the owner, mode or mtime of";
+	if (fchownat(x->dstfd, e->rel, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != EPERM)
+			goto fail;
+		log_warn("export: cannot give %s/%s the owner %ld:%ld it has in the store (not "
+			 "privileged)",
+			 x->dst, e->rel, (long)e->uid, (long)e->gid);
+	}
+	/* A node we just made, not a symlink: fchmodat() does not follow it. */
+	if (!S_ISLNK(e->type) && fchmodat(x->dstfd, e->rel, e->mode, 0) < 0)
+		goto fail;
+	if (utimensat(x->dstfd, e->rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		goto fail;
+	return 0;
+fail:
+	r = -errno;
+	log_error("export: cannot %s %s/%s: %s; %s", what, x->dst, e->rel, strerror(-r),
+		  r == -EPERM && !S_ISLNK(e->type) ? "device nodes need the CAP_MKNOD privilege "
+						     "(run export as root)"
+						   : "check DST's permissions and free space");
+	return r;
+}
+
 /* Opens DST, creating it (0755) if missing; refuses anything but an empty directory. */
 static int open_dst(const char *dst)
 {
@@ -325,6 +468,8 @@ int store_export(struct store *st, const char *dst, bool progress)
 	sc.dst_dev = sb.st_dev;
 	sc.dst_ino = sb.st_ino;
 	r = store_walk(st, "", xscan_one, &sc);
+	if (r == 0)
+		r = xscan_group(&sc);
 	if (r < 0)
 		goto out;
 
@@ -351,7 +496,12 @@ int store_export(struct store *st, const char *dst, bool progress)
 			}
 			continue;
 		}
-		r = export_file(&x, e);
+		if (e->link_to != NO_LINK)
+			r = export_node(&x, e, &sc.v[e->link_to]);
+		else if (S_ISREG(e->type))
+			r = export_file(&x, e);
+		else
+			r = export_node(&x, e, NULL);
 		if (r == 0)
 			x.pr.files_done++;
 		store_progress_show(&x.pr, false);
@@ -372,15 +522,20 @@ int store_export(struct store *st, const char *dst, bool progress)
 	store_progress_show(&x.pr, true);
 	store_progress_end(&x.pr);
 	secs = store_now() - t0;
-	log_info("export: %s %llu of %llu files, %.1f MiB in %.1f s, %.1f MiB/s",
+	log_info("export: %s %llu of %llu files (%llu symlinks, %llu special files, %llu "
+		 "extra hard links), %.1f MiB in %.1f s, %.1f MiB/s",
 		 r == 0 ? "done:" : "stopped after", (unsigned long long)x.pr.files_done,
-		 (unsigned long long)sc.files, (double)x.pr.bytes_done / 1048576.0, secs,
+		 (unsigned long long)sc.files, (unsigned long long)sc.symlinks,
+		 (unsigned long long)sc.nodes, (unsigned long long)sc.links,
+		 (double)x.pr.bytes_done / 1048576.0, secs,
 		 secs > 0 ? (double)x.pr.bytes_done / secs / 1048576.0 : 0.0);
 out:
 	store_dctx_free(x.dc);
 	free(x.buf);
-	for (size_t i = 0; i < sc.n; i++)
+	for (size_t i = 0; i < sc.n; i++) {
 		free(sc.v[i].rel);
+		free(sc.v[i].target);
+	}
 	free(sc.v);
 	close(x.dstfd);
 	return r;

@@ -1,4 +1,4 @@
-/* format.h - the faissfs store format, version 1.1, in one header.
+/* format.h - the faissfs store format, version 1.2, in one header.
  *
  * The prose spec with byte tables is store/FORMAT.md; this header and that file
  * must agree.  All integers are little-endian and fixed width; every structure has
@@ -11,7 +11,9 @@
  *   STORE/<tenant>/<index>/<file> one object per logical file, same name
  * Directories are plain directories.  A file whose first 16 bytes are an object
  * header prefix (skippable-frame magic + "FFSOBJ1") is an object; any other
- * regular file is a plain file, served as it is.
+ * regular file is a plain file, served as it is.  Symlinks, hard links, FIFOs,
+ * sockets and device nodes are stored natively, as themselves (a store with any
+ * has FMT_SB_RO_COMPAT_LINKS set); faissfs never follows a symlink of the store.
  *
  * An object is a valid sequence of zstd frames, so `zstd -d < object` decodes;
  * it prints the logical file when no chunk is filtered (FMT_OBJ_INCOMPAT_FILTER
@@ -28,7 +30,10 @@
 #include <string.h>
 
 #define FMT_VERSION_MAJOR 1
-#define FMT_VERSION_MINOR 1 /* 1.1: byte-plane chunk filters */
+#define FMT_VERSION_MINOR 2 /* 1.1: byte-plane chunk filters; 1.2: native links */
+/* The minor version objects carry: objects did not change in 1.2, and a 1.2
+ * writer keeps writing the bytes (hence the identities) a 1.1 writer does. */
+#define FMT_OBJ_VERSION_MINOR 1
 
 /* --- superblock: STORE/.faissfs/superblock ----------------------------------- */
 
@@ -53,9 +58,16 @@ struct fmt_superblock {
 };
 static_assert(sizeof(struct fmt_superblock) == 64, "superblock is 64 bytes on disk");
 
-/* Feature bits known to this version (none yet). */
+/* Read-only-compatible feature bits (feature_ro_compat).  LINKS (since 1.2): the
+ * store may hold symlinks, hard links, FIFOs, sockets or device nodes, stored as
+ * themselves; a reader that does not know the bit may open the store read-only
+ * only (its compaction or rewrites would split hard links). */
+#define FMT_SB_RO_COMPAT_LINKS 0x1u
+#define FMT_SB_MINOR_LINKS     2 /* the minor version a store with LINKS says at least */
+
+/* Feature bits known to this version. */
 #define FMT_SB_INCOMPAT_KNOWN  0u
-#define FMT_SB_RO_COMPAT_KNOWN 0u
+#define FMT_SB_RO_COMPAT_KNOWN FMT_SB_RO_COMPAT_LINKS
 
 /* --- object header: the first 64 bytes of every object ------------------------ */
 
@@ -70,7 +82,7 @@ struct fmt_object_header {
 	uint32_t frame_size;	   /*  4 56: bytes of this frame after these 8 */
 	uint8_t magic[8];	   /*  8 "FFSOBJ1\0" */
 	uint16_t version_major;	   /* 16 FMT_VERSION_MAJOR */
-	uint16_t version_minor;	   /* 18 FMT_VERSION_MINOR */
+	uint16_t version_minor;	   /* 18 FMT_OBJ_VERSION_MINOR (readers accept any) */
 	uint32_t feature_incompat; /* 20 bits a reader must know (FMT_OBJ_INCOMPAT_*) */
 	uint32_t chunk_size;	   /* 24 power of two in [FMT_CHUNK_MIN, FMT_CHUNK_MAX] */
 	uint32_t reserved0;	   /* 28 zero */

@@ -1,12 +1,18 @@
 /* import.c - copy a FAISSx data directory into a store (store_import()).
  *
  * Two passes.  The first walks SRC without following symlinks and collects every
- * directory and regular file; anything else (symlink, FIFO, socket, device,
- * unreadable entry), a reserved top-level name, or a STORE that overlaps SRC is a
- * problem, and the import stops before writing anything.  The second pass creates
- * the directories, then imports each file: a file whose object already holds the
- * same chunk hashes is skipped; the others are compressed on all cores, read back
- * and compared byte for byte with the source, and only then published.  Directory
+ * directory, regular file, symlink (with its target), FIFO, socket and device
+ * node; an unreadable entry, a mount point, a reserved top-level name, or a STORE
+ * that overlaps SRC is a problem, and the import stops before writing anything.
+ * Names of one source inode (hard links: same st_dev and st_ino) are grouped: the
+ * first in walk order is imported, the others become hard links to it in the
+ * store, so the object is written once.  The second pass marks the store as
+ * holding links if it will (FMT_SB_RO_COMPAT_LINKS), creates the directories, then
+ * imports each entry: a file whose object already holds the same chunk hashes is
+ * skipped; the others are compressed on all cores, read back and compared byte
+ * for byte with the source, and only then published.  Symlinks (same target,
+ * never followed), nodes (mknodat) and extra hard links are made in tmp/ and
+ * renamed into place, then get the source's owner, mode and mtime.  Directory
  * modes and mtimes are set last, deepest first.  SRC is only ever opened read-only.
  *
  * Threads: one pool per import (pool.c); the calling thread is worker 0 and also
@@ -36,12 +42,31 @@
 
 /* --- pass 1: the list of entries ---------------------------------------------- */
 
+enum ent_kind {
+	ENT_DIR,
+	ENT_FILE,
+	ENT_SYMLINK,
+	ENT_NODE, /* FIFO, socket, character or block device */
+};
+
+#define NO_LINK SIZE_MAX
+
 struct entry {
 	char *rel; /* path below SRC, no leading '/' */
-	bool dir;
-	mode_t mode;
+	enum ent_kind kind;
+	mode_t type; /* S_IFMT bits of the source */
+	mode_t mode; /* permission bits (07777) */
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev; /* ENT_NODE */
+	dev_t dev;  /* of the source inode: hard links are grouped by (dev, ino) */
+	ino_t ino;
+	nlink_t nlink;
 	struct timespec mtime;
 	uint64_t size;
+	char *target;	/* ENT_SYMLINK: what it points to, never followed */
+	size_t link_to; /* another name of the same source inode, earlier: the
+			   entry to hard-link to; NO_LINK for the first name */
 };
 
 struct scan {
@@ -50,6 +75,7 @@ struct scan {
 	size_t n, cap;
 	unsigned problems;
 	uint64_t bytes;
+	uint64_t symlinks, nodes, links; /* links: names after the first of an inode */
 	dev_t store_dev;
 	ino_t store_ino;
 };
@@ -69,7 +95,10 @@ static void problem(struct scan *sc, const char *fmt, ...)
 	log_error("import: %s", line);
 }
 
-static int scan_add(struct scan *sc, const char *rel, const struct stat *st)
+/* Adds @rel (lstat @st, of kind @kind; @target for a symlink, taken over) to the
+ * list.  Returns 0 or -ENOMEM (@target then freed). */
+static int scan_add(struct scan *sc, const char *rel, const struct stat *st, enum ent_kind kind,
+		    char *target)
 {
 	struct entry *e;
 
@@ -77,38 +106,89 @@ static int scan_add(struct scan *sc, const char *rel, const struct stat *st)
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
 		struct entry *v = realloc(sc->v, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			free(target);
 			return -ENOMEM;
+		}
 		sc->v = v;
 		sc->cap = cap;
 	}
 	e = &sc->v[sc->n];
+	memset(e, 0, sizeof(*e));
 	e->rel = strdup(rel);
-	if (!e->rel)
+	if (!e->rel) {
+		free(target);
 		return -ENOMEM;
-	e->dir = S_ISDIR(st->st_mode);
+	}
+	e->kind = kind;
+	e->type = st->st_mode & S_IFMT;
 	e->mode = st->st_mode & 07777;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->rdev = st->st_rdev;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->nlink = st->st_nlink;
 	e->mtime = st->st_mtim;
-	e->size = e->dir ? 0 : (uint64_t)st->st_size;
-	if (!e->dir)
-		sc->bytes += e->size;
+	e->size = kind == ENT_FILE ? (uint64_t)st->st_size : 0;
+	e->target = target;
+	e->link_to = NO_LINK;
 	sc->n++;
 	return 0;
 }
 
-static const char *kind_name(mode_t m)
+static int cmp_inode(const void *a, const void *b, void *arg)
 {
-	if (S_ISLNK(m))
-		return "a symbolic link";
-	if (S_ISFIFO(m))
-		return "a FIFO";
-	if (S_ISSOCK(m))
-		return "a socket";
-	if (S_ISCHR(m))
-		return "a character device";
-	if (S_ISBLK(m))
-		return "a block device";
-	return "not a regular file or directory";
+	const struct entry *v = arg;
+	const struct entry *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Groups the names of one source inode (non-directories with st_nlink > 1): each
+ * name after the first in walk order gets link_to = the first; then counts what
+ * pass 2 will make.  Returns 0 or -ENOMEM. */
+static int scan_group(struct scan *sc)
+{
+	size_t *ix, n = 0;
+
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->v[i].kind != ENT_DIR && sc->v[i].nlink > 1)
+			n++;
+	ix = malloc((n ? n : 1) * sizeof(*ix));
+	if (!ix)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->v[i].kind != ENT_DIR && sc->v[i].nlink > 1)
+			ix[n++] = i;
+	qsort_r(ix, n, sizeof(*ix), cmp_inode, sc->v);
+	for (size_t i = 1; i < n; i++) {
+		const struct entry *first = &sc->v[ix[i - 1]];
+		struct entry *e = &sc->v[ix[i]];
+
+		if (e->dev != first->dev || e->ino != first->ino)
+			continue;
+		e->link_to = first->link_to != NO_LINK ? first->link_to : ix[i - 1];
+	}
+	free(ix);
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct entry *e = &sc->v[i];
+
+		if (e->link_to != NO_LINK)
+			sc->links++;
+		else if (e->kind == ENT_FILE)
+			sc->bytes += e->size;
+		else if (e->kind == ENT_SYMLINK)
+			sc->symlinks++;
+		else if (e->kind == ENT_NODE)
+			sc->nodes++;
+	}
+	return 0;
 }
 
 /* Opens SRC's file @rel for reading, never following a symlink and without
@@ -122,14 +202,17 @@ static int src_open(int srcfd, const char *rel, int extra)
 	return fd < 0 ? -errno : fd;
 }
 
-/* store_walk_dir() callback over SRC: adds each directory and regular file to the
- * list @arg (a struct scan), in pre-order; every other kind of entry, one that
- * cannot be read, a reserved top-level name and the store itself are problems
- * (counted and logged, not returned).  Returns 0, STORE_WALK_SKIP or -ENOMEM. */
+/* store_walk_dir() callback over SRC: adds each directory, regular file, symlink
+ * and special file to the list @arg (a struct scan), in pre-order; an entry that
+ * cannot be read, a mount point, a reserved top-level name and the store itself
+ * are problems (counted and logged, not returned).  Returns 0, STORE_WALK_SKIP or
+ * -ENOMEM. */
 static int scan_one(void *arg, const struct store_walk_entry *e)
 {
 	struct scan *sc = arg;
-	int fd;
+	mode_t m = e->st ? e->st->st_mode : 0;
+	char *target = NULL;
+	int fd, r;
 
 	if (e->depth == 0 && store_name_reserved(e->name)) {
 		problem(sc,
@@ -169,7 +252,7 @@ static int scan_one(void *arg, const struct store_walk_entry *e)
 	}
 	switch (e->type) {
 	case STORE_WALK_DIR:
-		return scan_add(sc, e->rel, e->st);
+		return scan_add(sc, e->rel, e->st, ENT_DIR, NULL);
 	case STORE_WALK_FILE:
 		fd = src_open(e->dirfd, e->name, 0);
 		if (fd < 0) {
@@ -180,17 +263,31 @@ static int scan_one(void *arg, const struct store_walk_entry *e)
 			return 0;
 		}
 		close(fd);
-		return scan_add(sc, e->rel, e->st);
+		return scan_add(sc, e->rel, e->st, ENT_FILE, NULL);
 	default:
-		problem(sc,
-			"%s/%s is %s: faissfs stores only regular files and directories; %s, "
-			"then run import again",
-			sc->src, e->rel, kind_name(e->st->st_mode),
-			S_ISLNK(e->st->st_mode) ? "replace it with the file it points to or move "
-						  "it out of SRC"
-						: "move it out of SRC");
-		return 0;
+		break;
 	}
+	if (S_ISLNK(m)) {
+		r = store_readlink_at(e->dirfd, e->name, e->st->st_size, &target);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			problem(sc,
+				"%s/%s is a symbolic link that cannot be read: %s; fix it or move "
+				"it out of SRC, then run import again",
+				sc->src, e->rel, strerror(-r));
+			return 0;
+		}
+		return scan_add(sc, e->rel, e->st, ENT_SYMLINK, target);
+	}
+	if (S_ISFIFO(m) || S_ISSOCK(m) || S_ISCHR(m) || S_ISBLK(m))
+		return scan_add(sc, e->rel, e->st, ENT_NODE, NULL);
+	problem(sc,
+		"%s/%s %s: import does not cross into another filesystem; import that "
+		"one separately or move it out of SRC, then run import again",
+		sc->src, e->rel,
+		S_ISDIR(m) ? "is a mount point" : "is of an unknown file type");
+	return 0;
 }
 
 /* Returns 1 if directory @fd is @dev/@ino or below it, 0 if not, -errno.  Walks up
@@ -350,7 +447,8 @@ static int same_as_stored(struct imp *im, int dirfd, const char *name, const cha
 	int r;
 
 	r = store_object_openat(dirfd, name, logname, &o);
-	if (r == -ENOENT || r == -EMEDIUMTYPE)
+	/* Not there, a plain or special file, a symlink: replaced by the object. */
+	if (r == -ENOENT || r == -EMEDIUMTYPE || r == -ELOOP)
 		return 0;
 	if (r == -EUCLEAN) {
 		log_warn("import: the object %s is corrupt; it will be replaced", logname);
@@ -630,6 +728,193 @@ out:
 	return r;
 }
 
+/* --- pass 2: symlinks, special files, hard links ------------------------------- */
+
+/* A temp name in tmp/ for a node being made (never an object's "obj." name). */
+static void node_tmpname(char *buf, size_t n)
+{
+	static unsigned seq;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, n, "node.%ld.%u.%ld", (long)getpid(), seq++, (long)ts.tv_nsec);
+}
+
+/* Moves the node @tmpname just made in tmp/ to @name in @dirfd, replacing what is
+ * there (atomically: a reader sees the old entry or the new one).  When @name
+ * already was the same inode (a hard link made again) rename does nothing, so
+ * the temp name is removed in any case.  Returns 0 or -errno. */
+static int node_publish(struct imp *im, const char *tmpname, int dirfd, const char *name)
+{
+	int r = renameat(store_tmp_fd(im->st), tmpname, dirfd, name) < 0 ? -errno : 0;
+
+	unlinkat(store_tmp_fd(im->st), tmpname, 0);
+	if (r == 0 && fsync(dirfd) < 0)
+		r = -errno;
+	return r;
+}
+
+/* Gives the symlink or node @name in @dirfd @e's owner, mode (not for a symlink:
+ * Linux has no mode on them) and mtime, never following @name.  An owner that
+ * cannot be set without privileges (EPERM) is left as it is, with a warning: the
+ * mode and mtime are still set.  Returns 0 or -errno (logged). */
+static int node_attrs(int dirfd, const char *name, const struct entry *e, const char *logname)
+{
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		goto fail;
+	if ((st.st_uid != e->uid || st.st_gid != e->gid) &&
+	    fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != EPERM)
+			goto fail;
+		log_warn("import: cannot give %s the owner %ld:%ld of its source (not "
+			 "privileged); it stays %ld:%ld",
+			 logname, (long)e->uid, (long)e->gid, (long)st.st_uid, (long)st.st_gid);
+	}
+	/* After the chown, which clears set-id bits.  fchmodat() follows a symlink,
+	 * so it runs on nodes only (the lstat above says @name is one). */
+	if (e->kind == ENT_NODE && !S_ISLNK(st.st_mode) && fchmodat(dirfd, name, e->mode, 0) < 0)
+		goto fail;
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("import: cannot set the owner, mode or mtime of %s: %s; check the store's "
+		  "permissions, then run import again",
+		  logname, strerror(errno));
+	return -errno;
+}
+
+/* True if @name in @dirfd already is what @e asks for: a symlink with the same
+ * target, or a node of the same type and device number. */
+static bool node_same(int dirfd, const char *name, const struct entry *e)
+{
+	char *target = NULL;
+	struct stat st;
+	bool same;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || (st.st_mode & S_IFMT) != e->type)
+		return false;
+	if (e->kind == ENT_NODE)
+		return (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) || st.st_rdev == e->rdev;
+	if (store_readlink_at(dirfd, name, st.st_size, &target) < 0)
+		return false;
+	same = strcmp(target, e->target) == 0;
+	free(target);
+	return same;
+}
+
+/* Imports the symlink, FIFO, socket or device @e: made in tmp/ (symlinkat with
+ * the same target, or mknodat with its type and device number), renamed over
+ * its name in the store, then given its owner, mode and mtime.  An entry that is
+ * already the same is only given its attributes.  Returns 0 or -errno (logged). */
+static int import_node(struct imp *im, const struct entry *e)
+{
+	char *logname = NULL, tmpname[96];
+	const char *name = NULL;
+	int dirfd = -1, r;
+
+	if (asprintf(&logname, "%s/%s", store_path(im->st), e->rel) < 0)
+		return -ENOMEM;
+	dirfd = store_parent(im, e->rel, &name);
+	if (dirfd < 0) {
+		r = dirfd;
+		log_error("import: cannot open the store directory of %s: %s; check STORE, "
+			  "then run import again",
+			  logname, strerror(-r));
+		goto out;
+	}
+	if (!node_same(dirfd, name, e)) {
+		node_tmpname(tmpname, sizeof(tmpname));
+		if (e->kind == ENT_SYMLINK)
+			r = symlinkat(e->target, store_tmp_fd(im->st), tmpname);
+		else
+			r = mknodat(store_tmp_fd(im->st), tmpname, e->type | 0600, e->rdev);
+		r = r < 0 ? -errno : node_publish(im, tmpname, dirfd, name);
+		if (r < 0) {
+			log_error("import: cannot create %s %s: %s; %s, then run import again",
+				  e->kind == ENT_SYMLINK ? "the symbolic link" : "the special file",
+				  logname, strerror(-r),
+				  r == -EPERM ? "device nodes need the CAP_MKNOD privilege (run "
+						"import as root)"
+					      : "check the store's permissions and free space");
+			goto out;
+		}
+	}
+	r = node_attrs(dirfd, name, e, logname);
+	if (r == 0 && e->kind == ENT_SYMLINK)
+		im->stats->symlinks++;
+	else if (r == 0)
+		im->stats->specials++;
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(logname);
+	return r;
+}
+
+/* Makes @e, a later name of the source inode whose first name is @first (already
+ * imported), a hard link to @first's store entry: linked into tmp/ and renamed over
+ * @e's name, unless it already is that inode.  Returns 0 or -errno (logged). */
+static int import_link(struct imp *im, const struct entry *e, const struct entry *first)
+{
+	char *logname = NULL, tmpname[96];
+	const char *name = NULL;
+	struct stat a, b;
+	int dirfd = -1, root = store_root_fd(im->st), r = 0;
+
+	if (asprintf(&logname, "%s/%s", store_path(im->st), e->rel) < 0)
+		return -ENOMEM;
+	dirfd = store_parent(im, e->rel, &name);
+	if (dirfd < 0) {
+		r = dirfd;
+		log_error("import: cannot open the store directory of %s: %s; check STORE, "
+			  "then run import again",
+			  logname, strerror(-r));
+		goto out;
+	}
+	if (fstatat(root, first->rel, &a, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		goto done;
+	node_tmpname(tmpname, sizeof(tmpname));
+	/* linkat() without AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
+	r = linkat(root, first->rel, store_tmp_fd(im->st), tmpname, 0) < 0
+		    ? -errno
+		    : node_publish(im, tmpname, dirfd, name);
+	if (r < 0)
+		goto fail;
+done:
+	im->stats->links++;
+	goto out;
+fail:
+	log_error("import: cannot make %s a hard link to %s/%s: %s; check the store's "
+		  "permissions, then run import again",
+		  logname, store_path(im->st), first->rel, strerror(-r));
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(logname);
+	return r;
+}
+
+/* Imports entry @i of @sc (not a directory). */
+static int import_entry(struct imp *im, const struct scan *sc, size_t i)
+{
+	const struct entry *e = &sc->v[i];
+
+	if (e->link_to != NO_LINK)
+		return import_link(im, e, &sc->v[e->link_to]);
+	if (e->kind == ENT_FILE)
+		return import_file(im, e);
+	return import_node(im, e);
+}
+
 /* --- the whole import ------------------------------------------------------------ */
 
 /* Creates directory @e in the store, owner-writable until fix_dirs() runs. */
@@ -667,7 +952,7 @@ static int fix_dirs(struct store *st, const struct scan *sc)
 		char *logname = NULL;
 		int r;
 
-		if (!e->dir)
+		if (e->kind != ENT_DIR)
 			continue;
 		if (asprintf(&logname, "%s/%s", store_path(st), e->rel) < 0)
 			return -ENOMEM;
@@ -795,6 +1080,8 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 
 	/* pass 1: look at everything before writing anything */
 	r = store_walk_dir(im.srcfd, scan_one, &sc);
+	if (r == 0)
+		r = scan_group(&sc);
 	if (r < 0)
 		goto out;
 	if (sc.problems) {
@@ -822,9 +1109,17 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 		goto out;
 	}
 
+	/* Before the first link is made: a faissfs that does not know links must
+	 * not open this store read-write (it would split them). */
+	if (sc.symlinks || sc.nodes || sc.links) {
+		r = store_feature_links(st);
+		if (r < 0)
+			goto out;
+	}
+
 	store_progress_start(&im.pr, "import", opts && opts->progress);
 	for (size_t i = 0; i < sc.n; i++) {
-		if (sc.v[i].dir)
+		if (sc.v[i].kind == ENT_DIR)
 			acc.dirs++;
 		else
 			im.pr.files_total++;
@@ -832,12 +1127,12 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	im.pr.bytes_total = sc.bytes;
 
 	for (size_t i = 0; i < sc.n && r == 0; i++)
-		if (sc.v[i].dir)
+		if (sc.v[i].kind == ENT_DIR)
 			r = make_dir(st, &sc.v[i]);
 	for (size_t i = 0; i < sc.n && r == 0; i++) {
-		if (sc.v[i].dir)
+		if (sc.v[i].kind == ENT_DIR)
 			continue;
-		r = import_file(&im, &sc.v[i]);
+		r = import_entry(&im, &sc, i);
 		im.pr.files_done++;
 		store_progress_show(&im.pr, false);
 	}
@@ -850,10 +1145,13 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	acc.seconds = secs;
 	/* On success the caller prints the summary (faissfs import does, once). */
 	log_msg(r == 0 ? LOG_LVL_DEBUG : LOG_LVL_WARN,
-		"import: %s %llu files (%llu skipped as already stored), %llu dirs, %.1f MiB -> "
+		"import: %s %llu files (%llu skipped as already stored), %llu dirs, %llu "
+		"symlinks, %llu special files, %llu extra hard links, %.1f MiB -> "
 		 "%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s",
 		 r == 0 ? "done:" : "stopped after", (unsigned long long)acc.files,
 		 (unsigned long long)acc.skipped, (unsigned long long)acc.dirs,
+		 (unsigned long long)acc.symlinks, (unsigned long long)acc.specials,
+		 (unsigned long long)acc.links,
 		 (double)acc.logical_bytes / 1048576.0, (double)acc.stored_bytes / 1048576.0,
 		 acc.stored_bytes ? (double)acc.logical_bytes / (double)acc.stored_bytes : 0.0,
 		 secs, secs > 0 ? (double)acc.logical_bytes / secs / 1048576.0 : 0.0);
@@ -862,8 +1160,10 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 out:
 	store_pool_free(im.pool);
 	imp_release(&im, nthreads);
-	for (size_t i = 0; i < sc.n; i++)
+	for (size_t i = 0; i < sc.n; i++) {
 		free(sc.v[i].rel);
+		free(sc.v[i].target);
+	}
 	free(sc.v);
 	if (im.srcfd >= 0)
 		close(im.srcfd);

@@ -41,7 +41,7 @@ void store_header_build(uint8_t out[FMT_OBJ_HEADER_SIZE], uint32_t chunk_size,
 	fmt_put32(out + 4, FMT_OBJ_HEADER_SIZE - 8);
 	memcpy(out + 8, FMT_OBJ_MAGIC, 8);
 	fmt_put16(out + 16, FMT_VERSION_MAJOR);
-	fmt_put16(out + 18, FMT_VERSION_MINOR);
+	fmt_put16(out + 18, FMT_OBJ_VERSION_MINOR);
 	fmt_put32(out + 20, incompat);
 	fmt_put32(out + 24, chunk_size);
 	fmt_put64(out + 32, logical_size);

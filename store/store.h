@@ -54,6 +54,23 @@ int store_create(const char *path, const struct store_params *p);
  * Each is logged with what was wrong and what to do. */
 int store_open(const char *path, int flags, struct store **out);
 
+/* Marks the store as one that may hold symlinks, hard links, FIFOs, sockets or
+ * device nodes (FMT_SB_RO_COMPAT_LINKS in the superblock, format 1.2): call it
+ * before making the first of them, so that a faissfs that does not know them
+ * opens the store read-only only.  If the bit is not set yet, rewrites the
+ * superblock atomically (temp file, fsync, rename, fsync .faissfs/), keeping its
+ * other fields and raising version_minor to 2; a crash leaves the old superblock
+ * or the new one.  Idempotent, and safe from several threads (and processes) at
+ * once: all write the same bytes, each through a temp file of its own.
+ * Returns 0 (the bit is set on disk); -EROFS store opened STORE_RDONLY (and the
+ * bit not set); -EUCLEAN the superblock on disk is no longer valid; -errno of
+ * the filesystem (-ENOSPC, -EACCES...).  Logged. */
+int store_feature_links(struct store *st);
+
+/* True if the store is known to have FMT_SB_RO_COMPAT_LINKS set (read at open,
+ * or set by store_feature_links() through @st).  Thread-safe. */
+bool store_has_links(const struct store *st);
+
 /* What a store_open() error means, for people: "does not exist", "is not a faissfs
  * store (no .faissfs/superblock)", ...; never NULL. */
 const char *store_open_strerror(int err);
@@ -456,21 +473,32 @@ struct store_import_opts {
 
 struct store_import_stats {
 	uint64_t files, dirs, skipped; /* skipped: already in the store and identical */
+	uint64_t symlinks, specials;   /* specials: FIFOs, sockets, devices */
+	uint64_t links;		       /* names made hard links to an earlier name */
 	uint64_t logical_bytes, stored_bytes;
 	double seconds;
 };
 
-/* Copies the data dir @src into the store: every directory and regular file,
- * keeping names, modes and mtimes.  First checks the whole of @src and refuses
- * (-EINVAL, each problem logged) symlinks, special files and unreadable entries
- * before writing anything.  Each object is read back and compared with the source
- * bytes before it is published.  Never writes to @src.  Re-runnable: a file whose
- * object already holds identical bytes is skipped. */
+/* Copies the data dir @src into the store: every directory, regular file, symlink
+ * and special file (FIFO, socket, device), keeping names, modes and mtimes (and
+ * the owner of symlinks and special files).  Symlinks are stored as symlinks with
+ * the same target, never followed; special files as the same node (mknodat:
+ * devices need CAP_MKNOD); names of one source inode as hard links in the store,
+ * so the object is written once.  Sets FMT_SB_RO_COMPAT_LINKS
+ * (store_feature_links()) before making any of those.  First checks the whole of
+ * @src and refuses (-EINVAL, each problem logged) unreadable entries, mount
+ * points and the reserved name before writing anything.  Each object is read
+ * back and compared with the source bytes before it is published.  Never writes
+ * to @src.  Re-runnable: a file whose object already holds identical bytes is
+ * skipped, an entry that already is the same symlink, node or link is kept. */
 int store_import(struct store *st, const char *src, const struct store_import_opts *opts,
 		 struct store_import_stats *stats);
 
 /* Writes every file of the store to @dst (created; must not exist or be empty),
- * byte-identical, with modes and mtimes. */
+ * byte-identical, with modes and mtimes; symlinks with the same target (never
+ * followed), FIFOs, sockets and devices as the same nodes (with their owner too;
+ * devices need CAP_MKNOD), and the names of one store inode as hard links of one
+ * file.  Returns 0 or -errno, logged (-EINVAL: a mount point in the store). */
 int store_export(struct store *st, const char *dst, bool progress);
 
 /* --- access counts (access.c) ------------------------------------------------- */
@@ -523,7 +551,10 @@ struct store_verify_opts {
 };
 
 struct store_verify_stats {
-	uint64_t files, objects, plain, dirs, special; /* special: skipped symlinks etc. */
+	uint64_t files, objects, plain, dirs; /* files: regular files checked, one per inode */
+	uint64_t symlinks, special; /* special: FIFOs, sockets, devices (valid entries) */
+	uint64_t links;		    /* names of a hard-linked file besides the one checked */
+	uint64_t skipped;	    /* mount points in the store: not crossed (warned) */
 	uint64_t chunks, logical_bytes, stored_bytes;
 	uint64_t problems, quarantined, tmp_removed;
 	double seconds;
@@ -535,8 +566,10 @@ struct store_verify_stats {
  * opts->report with file, chunk and offset (and the store logs it).  With
  * opts->repair (@st opened read-write) damaged objects are moved to
  * .faissfs/quarantine/<UTC time>/<path>, never deleted, and temp objects idle
- * for a minute are removed from .faissfs/tmp.  Symlinks and special files are
- * skipped with a warning, as the mount does.
+ * for a minute are removed from .faissfs/tmp.  Symlinks (never followed) and
+ * special files are counted as valid entries; a file with several names (hard
+ * links) is checked once; a mount point inside the store is skipped with a
+ * warning.
  * Returns 0 if all is well, -EUCLEAN if any problem was found (@stats filled in
  * both cases), -EROFS repair on a read-only store, -ENOMEM or -errno if the
  * check could not run. */

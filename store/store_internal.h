@@ -8,6 +8,7 @@
 #include "store.h"
 #include "format.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -24,6 +25,9 @@ struct store {
 	char *path;  /* as given to store_open() */
 	struct store_params params;
 	uint8_t uuid[16];
+	/* The superblock's feature_ro_compat as last read or written: only bits are
+	 * ever added (store_feature_links()), by any thread, hence atomic. */
+	atomic_uint_fast32_t ro_compat;
 	struct store_remote *remote; /* borrowed: a view of a remote store (remote.c) */
 };
 
@@ -295,6 +299,12 @@ int store_chunk_decode(struct store_dctx *dc, unsigned filter, const void *src, 
 /* Writes all @len bytes of @buf to @fd at its offset: 0, or -errno (-EIO for a
  * write that makes no progress and reports no error).  object_write.c. */
 int store_write_all(int fd, const void *buf, size_t len);
+
+/* Reads the target of the symlink @name in @dirfd (never following it; @size: its
+ * lstat st_size, a hint).  Returns 0 and sets *out (NUL-terminated, caller frees);
+ * -ENAMETOOLONG if the target changed size or does not fit in PATH_MAX; -ENOMEM;
+ * -errno of readlinkat (-EINVAL: not a symlink).  io.c. */
+int store_readlink_at(int dirfd, const char *name, off_t size, char **out);
 
 /* --- pool.c: worker threads for the chunks of a batch ------------------------ */
 

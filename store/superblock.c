@@ -1,8 +1,10 @@
 /* superblock.c - creating and opening a store: params, the superblock, tmp/.
  *
  * The superblock (format.h, struct fmt_superblock) is the only file a store needs;
- * it is written once, to a temp name, fsynced and renamed into place, so a crash
- * leaves either no store or a whole one.  Opening reads it and nothing else.
+ * it is written to a temp name, fsynced and renamed into place, so a crash leaves
+ * either no store or a whole one.  Opening reads it and nothing else.  After
+ * creation it is rewritten only to add a feature bit (store_feature_links()), the
+ * same way, so a crash leaves the old superblock or the new one.
  */
 #include "store_internal.h"
 
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,12 +105,41 @@ static int mkdir_p(const char *path)
 	return ret;
 }
 
+/* Replaces .faissfs/superblock in @meta by the 64 bytes @sb: written to a temp
+ * name of this call's own (pid and a sequence number: concurrent callers never
+ * share one), fsynced, renamed over the superblock, then @meta fsynced.  A crash
+ * leaves the old superblock or the new one.  Returns 0 or -errno (not logged);
+ * on failure the temp file is removed. */
+static int sb_write(int meta, const uint8_t sb[64])
+{
+	static atomic_uint seq;
+	char tmpname[80];
+	int fd, ret;
+
+	snprintf(tmpname, sizeof(tmpname), "%s.new.%ld.%u", FMT_SUPERBLOCK_NAME, (long)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	fd = openat(meta, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ret = store_write_all(fd, sb, 64);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && renameat(meta, tmpname, meta, FMT_SUPERBLOCK_NAME))
+		ret = -errno;
+	if (ret) {
+		unlinkat(meta, tmpname, 0);
+		return ret;
+	}
+	return fsync(meta) ? -errno : 0;
+}
+
 int store_create(const char *path, const struct store_params *p)
 {
 	struct store_params defp;
 	uint8_t sb[64], uuid[16];
-	char tmpname[64];
-	int root = -1, meta = -1, fd = -1, ret;
+	int root = -1, meta = -1, ret;
 	struct stat stb;
 
 	if (!p) {
@@ -151,27 +183,9 @@ int store_create(const char *path, const struct store_params *p)
 		goto out;
 	}
 	sb_encode(sb, p, uuid, (uint64_t)time(NULL));
-	snprintf(tmpname, sizeof(tmpname), "%s.new.%ld", FMT_SUPERBLOCK_NAME, (long)getpid());
-	fd = openat(meta, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto fail_io;
-	}
-	ret = store_write_all(fd, sb, sizeof(sb));
-	if (!ret && fsync(fd))
-		ret = -errno;
+	ret = sb_write(meta, sb);
 	if (ret)
-		goto fail_unlink;
-	close(fd);
-	fd = -1;
-	if (renameat(meta, tmpname, meta, FMT_SUPERBLOCK_NAME)) {
-		ret = -errno;
-		goto fail_unlink;
-	}
-	if (fsync(meta)) {
-		ret = -errno;
 		goto fail_io;
-	}
 	if (mkdirat(meta, FMT_TMP_DIR, 0700) && errno != EEXIST) {
 		ret = -errno;
 		goto fail_io;
@@ -180,14 +194,10 @@ int store_create(const char *path, const struct store_params *p)
 	ret = 0;
 	goto out;
 
-fail_unlink:
-	unlinkat(meta, tmpname, 0);
 fail_io:
 	log_error("%s: cannot write the superblock: %s (check the space and permissions there)",
 		  path, strerror(-ret));
 out:
-	if (fd >= 0)
-		close(fd);
 	if (meta >= 0)
 		close(meta);
 	close(root);
@@ -257,11 +267,15 @@ static int sb_check(const uint8_t *sb, ssize_t n, const char *path, int flags, s
 		return -EUCLEAN;
 	}
 	memcpy(st->uuid, sb + 32, 16);
+	atomic_store(&st->ro_compat, ro_compat);
 	return 0;
 }
 
-/* Removes temp objects left by a crash (older than TMP_STALE_SEC); younger ones
- * may belong to a writer that is still running. */
+/* Removes temp objects, and the symlinks, nodes and hard links import makes in
+ * tmp/ before renaming them into place, left by a crash (changed longer than
+ * TMP_STALE_SEC ago: st_mtime, or st_ctime for a hard link, whose mtime is its
+ * file's);
+ * younger ones may belong to a writer that is still running. */
 static void tmp_cleanup(int tmp_fd)
 {
 	int fd = dup(tmp_fd);
@@ -281,9 +295,11 @@ static void tmp_cleanup(int tmp_fd)
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (fstatat(tmp_fd, de->d_name, &stb, AT_SYMLINK_NOFOLLOW) || !S_ISREG(stb.st_mode))
+		if (fstatat(tmp_fd, de->d_name, &stb, AT_SYMLINK_NOFOLLOW) || S_ISDIR(stb.st_mode))
 			continue;
-		if (now - stb.st_mtime > TMP_STALE_SEC && unlinkat(tmp_fd, de->d_name, 0) == 0)
+		/* A hard link keeps the old mtime of its file: judged by its ctime. */
+		if (now - (stb.st_nlink > 1 ? stb.st_ctime : stb.st_mtime) > TMP_STALE_SEC &&
+		    unlinkat(tmp_fd, de->d_name, 0) == 0)
 			log_info("removed a stale temp object %s/%s/%s", FMT_META_DIR, FMT_TMP_DIR,
 				 de->d_name);
 	}
@@ -394,6 +410,71 @@ fail:
 		close(fd);
 	store_close(st);
 	return ret;
+}
+
+/* Reads the superblock of @st again and checks that it is still whole (magic,
+ * major version, checksum): another process may have rewritten it since open. */
+static int sb_reread(struct store *st, uint8_t sb[64])
+{
+	int fd = openat(st->meta_fd, FMT_SUPERBLOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = store_pread_full(fd, sb, 64, 0);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	if (n < 64 || memcmp(sb, FMT_SB_MAGIC, 8) || fmt_get16(sb + 8) != FMT_VERSION_MAJOR ||
+	    fmt_get64(sb + 56) != XXH3_64bits(sb, 56)) {
+		log_error("%s: %s/%s changed on disk and is no longer a valid superblock: the "
+			  "store is damaged; restore it from a backup",
+			  st->path, FMT_META_DIR, FMT_SUPERBLOCK_NAME);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+int store_feature_links(struct store *st)
+{
+	uint8_t sb[64];
+	uint32_t ro;
+	int ret;
+
+	if (atomic_load(&st->ro_compat) & FMT_SB_RO_COMPAT_LINKS)
+		return 0;
+	if (st->flags & STORE_RDONLY)
+		return -EROFS;
+	/* From the disk, not from memory: keep whatever another writer set. */
+	ret = sb_reread(st, sb);
+	if (ret)
+		goto fail;
+	ro = fmt_get32(sb + 16);
+	if (!(ro & FMT_SB_RO_COMPAT_LINKS)) {
+		/* Concurrent callers (threads or processes) compute the same bytes
+		 * from the same old superblock, each renames its own temp file: the
+		 * last rename wins, with the same result. */
+		fmt_put32(sb + 16, ro | FMT_SB_RO_COMPAT_LINKS);
+		if (fmt_get16(sb + 10) < FMT_SB_MINOR_LINKS)
+			fmt_put16(sb + 10, FMT_SB_MINOR_LINKS);
+		fmt_put64(sb + 56, XXH3_64bits(sb, 56));
+		ret = sb_write(st->meta_fd, sb);
+		if (ret)
+			goto fail;
+	}
+	atomic_fetch_or(&st->ro_compat, ro | FMT_SB_RO_COMPAT_LINKS);
+	return 0;
+fail:
+	if (ret != -EUCLEAN)
+		log_error("%s: cannot mark the store as holding links (%s/%s): %s; check the "
+			  "space and permissions there",
+			  st->path, FMT_META_DIR, FMT_SUPERBLOCK_NAME, strerror(-ret));
+	return ret;
+}
+
+bool store_has_links(const struct store *st)
+{
+	return atomic_load(&st->ro_compat) & FMT_SB_RO_COMPAT_LINKS;
 }
 
 void store_close(struct store *st)

@@ -11,8 +11,12 @@
  * leftovers of interrupted writes in .faissfs/tmp are removed; while a daemon
  * holds the store's lock (a mount) nothing is moved aside, and neither its temp
  * files nor those of any running process are removed.
+ * A file with several names (hard links) is checked once, under its first name;
+ * symlinks are counted, never followed.
  * Limits: a store that changes while it is verified may give spurious problems
  * (a file replaced between the passes); verify a store nobody is writing to.
+ * Repair moves aside the name a damaged object was checked under; its other hard
+ * links are named in no problem and keep the damaged bytes.
  */
 #include "store_internal.h"
 
@@ -44,6 +48,9 @@
 
 struct vfile {
 	char *path;	  /* relative to the store root */
+	dev_t dev;	  /* the walk's lstat: names of one inode are checked once */
+	ino_t ino;
+	nlink_t nlink;
 	uint64_t nchunks; /* set by the first pass; 0 for plain files */
 	bool object;	  /* an object (first pass opened it) */
 	atomic_bool bad;  /* a problem was found: quarantine candidate */
@@ -117,7 +124,7 @@ static int open_beneath(int root, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-static int add_file(struct verify *v, const char *path)
+static int add_file(struct verify *v, const char *path, const struct stat *sb)
 {
 	if (v->nfiles == v->fcap) {
 		size_t ncap = v->fcap ? v->fcap * 2 : 64;
@@ -132,26 +139,54 @@ static int add_file(struct verify *v, const char *path)
 	v->files[v->nfiles].path = strdup(path);
 	if (!v->files[v->nfiles].path)
 		return -ENOMEM;
+	v->files[v->nfiles].dev = sb->st_dev;
+	v->files[v->nfiles].ino = sb->st_ino;
+	v->files[v->nfiles].nlink = sb->st_nlink;
 	v->nfiles++;
 	return 0;
 }
 
-static const char *special_name(mode_t mode)
+/* Orders hard-linked files by inode, then path; the others after them, by path. */
+static int cmp_inode(const void *a, const void *b)
 {
-	switch (mode & S_IFMT) {
-	case S_IFLNK:
-		return "a symlink";
-	case S_IFIFO:
-		return "a FIFO";
-	case S_IFSOCK:
-		return "a socket";
-	case S_IFCHR:
-		return "a character device";
-	case S_IFBLK:
-		return "a block device";
-	default:
-		return "of an unknown type";
+	const struct vfile *x = a, *y = b;
+	bool lx = x->nlink > 1, ly = y->nlink > 1;
+
+	if (lx != ly)
+		return lx ? -1 : 1;
+	if (lx && x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (lx && x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* Leaves one name (the first by strcmp) of each hard-linked store inode in the
+ * list, so an object with several names is checked once; returns how many names
+ * were dropped. */
+static uint64_t dedup_links(struct verify *v)
+{
+	size_t out = 0;
+	uint64_t dropped = 0;
+
+	if (!v->nfiles)
+		return 0;
+	qsort(v->files, v->nfiles, sizeof(v->files[0]), cmp_inode);
+	for (size_t i = 0; i < v->nfiles; i++) {
+		const struct vfile *f = &v->files[i];
+
+		if (out && f->nlink > 1 && v->files[out - 1].nlink > 1 &&
+		    v->files[out - 1].dev == f->dev && v->files[out - 1].ino == f->ino) {
+			free(f->path);
+			dropped++;
+			continue;
+		}
+		if (out != i)
+			memcpy(&v->files[out], f, sizeof(*f));
+		out++;
 	}
+	v->nfiles = out;
+	return dropped;
 }
 
 /* What walk_entry() fills. */
@@ -161,8 +196,9 @@ struct walk_arg {
 };
 
 /* store_walk() callback: every regular file of the store is added to the list;
- * directories and special files are counted (specials with a warning: the mount
- * skips them too); what cannot be examined, opened or listed is a problem. */
+ * directories, symlinks (never followed) and special files are counted: valid
+ * entries of a store (format 1.2); a mount point is not crossed (a warning); what
+ * cannot be examined, opened or listed is a problem. */
 static int walk_entry(void *arg, const struct store_walk_entry *e)
 {
 	struct walk_arg *a = arg;
@@ -175,16 +211,24 @@ static int walk_entry(void *arg, const struct store_walk_entry *e)
 	}
 	switch (e->type) {
 	case STORE_WALK_FILE:
-		return add_file(a->v, e->rel);
+		return add_file(a->v, e->rel, e->st);
 	case STORE_WALK_DIR:
 		a->stats->dirs++;
 		return 0;
 	case STORE_WALK_OTHER:
-		/* The mount skips these too; a warning, not damage. */
-		a->stats->special++;
-		log_warn("%s in the store is %s: not served by a mount (the store holds only "
-			 "directories and regular files; remove it)",
-			 e->rel, special_name(e->st->st_mode));
+		if (S_ISLNK(e->st->st_mode)) {
+			a->stats->symlinks++;
+			return 0;
+		}
+		if (!S_ISDIR(e->st->st_mode)) {
+			a->stats->special++;
+			return 0;
+		}
+		/* Another filesystem mounted inside the store: not part of it. */
+		a->stats->skipped++;
+		log_warn("%s in the store is a mount point: not checked (verify does not cross "
+			 "into another filesystem)",
+			 e->rel);
 		return 0;
 	case STORE_WALK_ERR_STAT:
 		if (e->err != -ENOENT) /* else: gone since the listing */
@@ -772,6 +816,12 @@ int store_verify(struct store *st, const struct store_verify_opts *opts,
 		log_error("%s: cannot list the store: %s", store_path(st), strerror(-ret));
 		goto out;
 	}
+	s.links = dedup_links(&v);
+	if ((s.symlinks || s.special || s.links) && !store_has_links(st))
+		log_warn("%s: the store holds symlinks, hard links or special files but its "
+			 "superblock does not say so (ro_compat bit 0x%x): an older faissfs may "
+			 "open it read-write and split its hard links",
+			 store_path(st), FMT_SB_RO_COMPAT_LINKS);
 	if (v.nfiles)
 		qsort(v.files, v.nfiles, sizeof(v.files[0]), cmp_file);
 	ret = run_pass(&v, 1, n, t0);

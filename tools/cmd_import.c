@@ -22,10 +22,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: faissfs import SRC STORE [--chunk-size SIZE] [--level N] [--threads N]\n"
 		"                      [--progress|--no-progress]\n\n"
-		"Copies the data dir SRC (every directory and regular file) into STORE, creating\n"
-		"the store if it does not exist.  Each file is compressed, read back and compared\n"
-		"with SRC before it is published; SRC is never written.  Files already stored\n"
-		"with identical bytes are skipped, so an interrupted import can be run again.\n\n"
+		"Copies the data dir SRC (every directory, regular file, symlink, FIFO, socket\n"
+		"and device node) into STORE, creating the store if it does not exist.  Symlinks\n"
+		"keep their target (never followed), hard links stay hard links.  Each file is\n"
+		"compressed, read back and compared with SRC before it is published; SRC is never\n"
+		"written.  Files already stored with identical bytes are skipped, so an\n"
+		"interrupted import can be run again.\n\n"
 		"  --chunk-size SIZE  bytes per chunk, a power of two from 4K to 16M\n"
 		"                     (default: the store's; %uK for a new store)\n"
 		"  --level N          zstd level 1..19 (default: the store's; %d for a new store)\n"
@@ -164,9 +166,12 @@ int cmd_import(int argc, char *argv[])
 		return 1;
 	}
 	printf("imported %s into %s: %llu files (%llu already stored), %llu directories, "
+	       "%llu symlinks, %llu special files, %llu extra hard links, "
 	       "%.1f MiB -> %.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s\n",
 	       src, path, (unsigned long long)stats.files, (unsigned long long)stats.skipped,
-	       (unsigned long long)stats.dirs, (double)stats.logical_bytes / 1048576.0,
+	       (unsigned long long)stats.dirs, (unsigned long long)stats.symlinks,
+	       (unsigned long long)stats.specials, (unsigned long long)stats.links,
+	       (double)stats.logical_bytes / 1048576.0,
 	       (double)stats.stored_bytes / 1048576.0,
 	       stats.stored_bytes ? (double)stats.logical_bytes / (double)stats.stored_bytes : 0.0,
 	       stats.seconds,

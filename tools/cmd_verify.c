@@ -209,12 +209,14 @@ int cmd_verify(int argc, char *argv[])
 		return 1;
 	if (out.json) {
 		printf("{\"summary\":true,\"files\":%" PRIu64 ",\"objects\":%" PRIu64
-		       ",\"plain\":%" PRIu64 ",\"dirs\":%" PRIu64 ",\"special\":%" PRIu64
+		       ",\"plain\":%" PRIu64 ",\"dirs\":%" PRIu64 ",\"symlinks\":%" PRIu64
+		       ",\"special\":%" PRIu64 ",\"links\":%" PRIu64 ",\"skipped\":%" PRIu64
 		       ",\"chunks\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
 		       ",\"stored_bytes\":%" PRIu64 ",\"problems\":%" PRIu64
 		       ",\"quarantined\":%" PRIu64 ",\"tmp_removed\":%" PRIu64
 		       ",\"seconds\":%.3f}\n",
-		       s.files, s.objects, s.plain, s.dirs, s.special, s.chunks, s.logical_bytes,
+		       s.files, s.objects, s.plain, s.dirs, s.symlinks, s.special, s.links,
+		       s.skipped, s.chunks, s.logical_bytes,
 		       s.stored_bytes, s.problems, s.quarantined, s.tmp_removed, s.seconds);
 	} else {
 		printf("%s: %" PRIu64 " objects, %" PRIu64 " plain files, %" PRIu64 " chunks "
@@ -222,6 +224,10 @@ int cmd_verify(int argc, char *argv[])
 		       argv[first], s.objects, s.plain, s.chunks,
 		       (double)s.logical_bytes / 1048576.0, s.seconds, s.problems,
 		       s.problems == 1 ? "" : "s");
+		if (s.symlinks || s.special || s.links)
+			printf("; %" PRIu64 " symlinks, %" PRIu64 " special files, %" PRIu64
+			       " extra hard links",
+			       s.symlinks, s.special, s.links);
 		if (vo.repair)
 			printf(", %" PRIu64 " quarantined, %" PRIu64 " temp files removed",
 			       s.quarantined, s.tmp_removed);

@@ -1,13 +1,16 @@
 /* test_import.c - store_import(): both FAISSx layouts and odd sizes round-trip
- * through import and export byte for byte with modes and mtimes; a second import
- * skips everything without rewriting; a changed file alone is re-imported; bad
- * input is refused before the store is touched; threads do not change the bytes. */
+ * through import and export byte for byte with modes and mtimes; symlinks, FIFOs,
+ * sockets, devices and hard links are stored as themselves and come back out as
+ * such; a second import skips everything without rewriting; a changed file alone
+ * is re-imported; bad input is refused before the store is touched; threads do
+ * not change the bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 
 #include "store_test.h"
@@ -213,6 +216,18 @@ static int compare_tree(const char *a, const char *b, const char *rel)
 		assert_int_equal(sa.st_mode, sb.st_mode);
 		if (S_ISDIR(sa.st_mode)) {
 			n += compare_tree(a, b, r2);
+		} else if (S_ISLNK(sa.st_mode)) {
+			char ta[512] = {0}, tb[512] = {0};
+
+			assert_true(readlink(fa, ta, sizeof(ta) - 1) > 0);
+			assert_true(readlink(fb, tb, sizeof(tb) - 1) > 0);
+			assert_string_equal(ta, tb);
+			assert_int_equal(sa.st_uid, sb.st_uid);
+			assert_int_equal(sa.st_gid, sb.st_gid);
+		} else if (!S_ISREG(sa.st_mode)) {
+			assert_int_equal(sa.st_rdev, sb.st_rdev);
+			assert_int_equal(sa.st_uid, sb.st_uid);
+			assert_int_equal(sa.st_gid, sb.st_gid);
 		} else {
 			size_t la, lb;
 			uint8_t *ba = t_read_file(fa, &la), *bb = t_read_file(fb, &lb);
@@ -385,26 +400,157 @@ static void expect_refused(struct fixture *f)
 	assert_string_equal(before, after);
 }
 
-static void test_refuses_symlink(void **state)
+static void lstat_of(const char *root, const char *rel, struct stat *sb)
 {
-	struct fixture *f = *state;
-	char *p = join(f->src, "tenant-a/idx1/link.faiss");
-	struct store_import_stats s;
+	char *p = join(root, rel);
 
-	/* a store that holds the data already stays as it is too */
-	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
-	assert_int_equal(symlink("index.faiss", p), 0);
-	expect_refused(f);
+	if (lstat(p, sb) != 0)
+		fail_msg("%s: %s", p, strerror(errno));
 	free(p);
 }
 
-static void test_refuses_fifo(void **state)
+static void mk_link(const char *root, const char *target, const char *rel)
+{
+	char *p = join(root, rel);
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = 1400000000, .tv_nsec = 7}};
+
+	assert_int_equal(symlink(target, p), 0);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+	free(p);
+}
+
+static void mk_node(const char *root, const char *rel, mode_t mode, dev_t rdev)
+{
+	char *p = join(root, rel);
+
+	assert_int_equal(mknod(p, mode, rdev), 0);
+	assert_int_equal(chmod(p, mode & 07777), 0);
+	set_time(p, 1400000001, 3);
+	free(p);
+}
+
+static void hard_link(const char *root, const char *from, const char *to)
+{
+	char *a = join(root, from), *b = join(root, to);
+
+	assert_int_equal(link(a, b), 0);
+	free(a);
+	free(b);
+}
+
+/* Symlinks (relative, absolute, dangling, to a directory), a FIFO, a socket, a
+ * character device (as root), a hard-linked pair and a triple across directories:
+ * stored natively, the feature bit set, a re-import keeps every inode, and export
+ * gives them back with the same types, targets, modes, mtimes and link groups. */
+static void test_links_round_trip(void **state)
 {
 	struct fixture *f = *state;
-	char *p = join(f->src, "tenant-b/pipe");
+	bool root = geteuid() == 0;
+	struct store_import_stats s;
+	struct stat a, b, c, x;
+	struct store *st;
+	char buf[64] = {0};
+	char *p;
 
-	assert_int_equal(mkfifo(p, 0644), 0);
-	expect_refused(f);
+	mk_link(f->src, "index.faiss", "tenant-a/idx1/rel.faiss");
+	mk_link(f->src, "/etc/hostname", "tenant-a/abs");
+	mk_link(f->src, "../nowhere/at/all", "tenant-b/dangling");
+	mk_link(f->src, "../tenant-a", "tenant-b/dirlink");
+	mk_node(f->src, "tenant-b/pipe", S_IFIFO | 0640, 0);
+	mk_node(f->src, "tenant-b/sock", S_IFSOCK | 0755, 0);
+	if (root)
+		mk_node(f->src, "tenant-b/null", S_IFCHR | 0666, makedev(1, 3));
+	hard_link(f->src, "tenant-a/idx1/index.faiss", "tenant-a/idx1/twin.faiss");
+	hard_link(f->src, "tenant-b/zeros", "tenant-a/zeros2");
+	hard_link(f->src, "tenant-b/zeros", "tenant-a/idx2/zeros3");
+	dir_attrs(f->src, "tenant-a/idx1", 0750, 1500000001);
+	dir_attrs(f->src, "tenant-a/idx2", 0700, 1500000002);
+	dir_attrs(f->src, "tenant-a", 0755, 1500000003);
+	dir_attrs(f->src, "tenant-b", 0755, 1500000005);
+
+	assert_int_equal(store_open(f->store, 0, &st), 0);
+	assert_false(store_has_links(st));
+	store_close(st);
+	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
+	assert_int_equal(s.files, NFILES);
+	assert_int_equal(s.symlinks, 4);
+	assert_int_equal(s.specials, root ? 3 : 2);
+	assert_int_equal(s.links, 3);
+	assert_int_equal(store_open(f->store, 0, &st), 0);
+	assert_true(store_has_links(st));
+	store_close(st);
+
+	/* in the store, natively */
+	lstat_of(f->store, "tenant-a/idx1/rel.faiss", &x);
+	assert_true(S_ISLNK(x.st_mode));
+	p = join(f->store, "tenant-b/dangling");
+	assert_int_equal(readlink(p, buf, sizeof(buf) - 1), 17);
+	assert_string_equal(buf, "../nowhere/at/all");
+	free(p);
+	assert_int_equal(x.st_mtim.tv_sec, 1400000000);
+	lstat_of(f->store, "tenant-b/pipe", &x);
+	assert_true(S_ISFIFO(x.st_mode));
+	assert_int_equal(x.st_mode & 07777, 0640);
+	lstat_of(f->store, "tenant-b/sock", &x);
+	assert_true(S_ISSOCK(x.st_mode));
+	lstat_of(f->store, "tenant-a/idx1/index.faiss", &a);
+	lstat_of(f->store, "tenant-a/idx1/twin.faiss", &b);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_nlink, 2);
+	lstat_of(f->store, "tenant-b/zeros", &a);
+	lstat_of(f->store, "tenant-a/zeros2", &b);
+	lstat_of(f->store, "tenant-a/idx2/zeros3", &c);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_ino, c.st_ino);
+	assert_int_equal(a.st_nlink, 3);
+
+	/* again: nothing rewritten, the links kept */
+	assert_int_equal(do_import(f->src, f->store, 1, &s), 0);
+	assert_int_equal(s.skipped, NFILES);
+	assert_int_equal(s.links, 3);
+	lstat_of(f->store, "tenant-a/zeros2", &x);
+	assert_int_equal(x.st_ino, a.st_ino);
+	assert_int_equal(x.st_nlink, 3);
+
+	assert_int_equal(do_export(f->store, f->dst), 0);
+	assert_int_equal(compare_tree(f->src, f->dst, "."),
+			 NFILES + NDIRS + 4 + (root ? 3 : 2) + 3);
+	lstat_of(f->dst, "tenant-a/idx1/index.faiss", &a);
+	lstat_of(f->dst, "tenant-a/idx1/twin.faiss", &b);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_nlink, 2);
+	lstat_of(f->dst, "tenant-b/zeros", &a);
+	lstat_of(f->dst, "tenant-a/idx2/zeros3", &c);
+	assert_int_equal(a.st_ino, c.st_ino);
+	assert_int_equal(a.st_nlink, 3);
+	if (root) {
+		lstat_of(f->dst, "tenant-b/null", &x);
+		assert_true(S_ISCHR(x.st_mode));
+		assert_int_equal(x.st_rdev, makedev(1, 3));
+	}
+}
+
+/* A symlink that replaced a file in SRC replaces the object in the store (and the
+ * other way round) on the next import. */
+static void test_link_replaces_file(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import_stats s;
+	struct stat x;
+	char *p = join(f->src, "tenant-a/idx1/index.faiss");
+
+	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("somewhere-else", p), 0);
+	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
+	assert_int_equal(s.symlinks, 1);
+	lstat_of(f->store, "tenant-a/idx1/index.faiss", &x);
+	assert_true(S_ISLNK(x.st_mode));
+	assert_int_equal(unlink(p), 0);
+	put(f->src, "tenant-a/idx1/index.faiss", "new bytes", 9, 0644, 1600000000);
+	assert_int_equal(do_import(f->src, f->store, 2, &s), 0);
+	lstat_of(f->store, "tenant-a/idx1/index.faiss", &x);
+	assert_true(S_ISREG(x.st_mode));
 	free(p);
 }
 
@@ -572,8 +718,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rerun_skips, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refuses_symlink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refuses_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_replaces_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_reserved_and_unreadable, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_overlap, setup, teardown),

@@ -99,7 +99,7 @@ static void check_object(struct fx *fx, const char *name, const uint8_t *data, s
 	assert_true(ZSTD_decompress(buf, len + 100, file, flen) == len);
 	if (!(fmt_get32(file + 20) & FMT_OBJ_INCOMPAT_FILTER))
 		assert_memory_equal(buf, data, len);
-	assert_int_equal(fmt_get16(file + 18), FMT_VERSION_MINOR);
+	assert_int_equal(fmt_get16(file + 18), FMT_OBJ_VERSION_MINOR);
 	free(file);
 
 	fd = open(path, O_RDONLY);

@@ -1,10 +1,14 @@
 /* test_superblock.c - store_create() and store_open(): the good path and every
- * way a superblock can be missing, damaged or too new. */
+ * way a superblock can be missing, damaged or too new; store_feature_links()
+ * sets its bit once, atomically, from many threads, and the stores with and
+ * without it open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <time.h>
 #include <xxhash.h>
@@ -178,6 +182,21 @@ static void e_chunk(uint8_t *sb, size_t *len)
 	(void)len;
 	fmt_put32(sb + 24, 5000);
 }
+static void e_links(uint8_t *sb, size_t *len)
+{
+	(void)len;
+	fmt_put32(sb + 16, FMT_SB_RO_COMPAT_LINKS);
+}
+static void e_links_unknown(uint8_t *sb, size_t *len)
+{
+	(void)len;
+	fmt_put32(sb + 16, FMT_SB_RO_COMPAT_LINKS | 0x2);
+}
+static void e_old_minor(uint8_t *sb, size_t *len)
+{
+	(void)len;
+	fmt_put16(sb + 10, 1); /* what a 1.1 faissfs wrote */
+}
 static void e_nothing(uint8_t *sb, size_t *len)
 {
 	(void)sb;
@@ -287,6 +306,94 @@ static void test_rdonly_filesystem(void **state)
 	assert_int_equal(ret_rw, -EROFS);
 }
 
+static void *links_thread(void *arg)
+{
+	return (void *)(intptr_t)store_feature_links(arg);
+}
+
+/* The bit: an old-style store (1.1, no bit) opens and gets it; the superblock
+ * keeps its other fields, says 1.2 and its checksum holds; a second call and
+ * calls from many threads at once change nothing more and leave no temp file; a
+ * store with the bit opens read-write; unknown ro_compat bits beside it do not. */
+static void test_feature_links(void **state)
+{
+	uint8_t *before, *after;
+	size_t blen, alen;
+	char sbp[600], meta[600];
+	struct store *st, *ro;
+	pthread_t th[8];
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	assert_int_equal(open_edited(e_old_minor, true, 0), 0);
+	sb_path(sbp, sizeof(sbp), dir);
+	before = t_read_file(sbp, &blen);
+	assert_int_equal(blen, 64);
+	assert_int_equal(store_open(dir, 0, &st), 0);
+	assert_false(store_has_links(st));
+	assert_int_equal(store_open(dir, STORE_RDONLY, &ro), 0);
+	assert_int_equal(store_feature_links(ro), -EROFS);
+	assert_int_equal(store_feature_links(st), 0);
+	assert_true(store_has_links(st));
+	after = t_read_file(sbp, &alen);
+	assert_int_equal(alen, 64);
+	assert_int_equal(fmt_get32(after + 16), FMT_SB_RO_COMPAT_LINKS);
+	assert_int_equal(fmt_get16(after + 10), 2);
+	assert_int_equal(fmt_get64(after + 56), XXH3_64bits(after, 56));
+	assert_memory_equal(before, after, 10);		  /* magic, major */
+	assert_memory_equal(before + 12, after + 12, 4);  /* incompat */
+	assert_memory_equal(before + 20, after + 20, 36); /* compat .. created */
+	/* a store opened before the bit was set learns it from the disk */
+	assert_false(store_has_links(ro));
+	store_close(ro);
+	assert_int_equal(stat(sbp, &sb), 0);
+	assert_int_equal(store_feature_links(st), 0); /* idempotent: not rewritten */
+	{
+		struct stat sb2;
+
+		assert_int_equal(stat(sbp, &sb2), 0);
+		assert_int_equal(sb.st_ino, sb2.st_ino);
+	}
+	store_close(st);
+
+	/* many threads at once on a store without the bit */
+	assert_int_equal(open_edited(e_nothing, false, 0), 0);
+	assert_int_equal(store_open(dir, 0, &st), 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, links_thread, st), 0);
+	for (int i = 0; i < 8; i++) {
+		void *ret;
+
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_int_equal((intptr_t)ret, 0);
+	}
+	store_close(st);
+	free(after);
+	after = t_read_file(sbp, &alen);
+	assert_int_equal(alen, 64);
+	assert_int_equal(fmt_get32(after + 16), FMT_SB_RO_COMPAT_LINKS);
+	assert_int_equal(fmt_get64(after + 56), XXH3_64bits(after, 56));
+	snprintf(meta, sizeof(meta), "%s/%s", dir, FMT_META_DIR);
+	d = opendir(meta);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "superblock.", 11) == 0)
+			fail_msg("temp file %s left behind", de->d_name);
+	closedir(d);
+	assert_int_equal(store_open(dir, 0, &st), 0);
+	assert_true(store_has_links(st));
+	store_close(st);
+
+	/* a store with the bit opens read-write; another unknown bit does not */
+	assert_int_equal(open_edited(e_links, true, 0), 0);
+	assert_int_equal(open_edited(e_links_unknown, true, 0), -EPROTONOSUPPORT);
+	assert_int_equal(open_edited(e_links_unknown, true, STORE_RDONLY), 0);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly_filesystem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feature_links, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,7 @@
  * the trailer, a FAISS header that disagrees with the trailer, a broken header)
  * is reported with its file, chunk and offset; repair moves exactly the damaged
  * objects to .faissfs/quarantine/ and removes idle temp files; symlinks and FIFOs
- * are skipped.  store_lock() excludes a second holder and names the first.
+ * are valid entries, counted by kind; a hard-linked object is checked once.  store_lock() excludes a second holder and names the first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -304,12 +304,12 @@ static void test_repair_needs_rw(void **state)
 	store_close(ro);
 }
 
-static void test_specials_skipped(void **state)
+static void test_links_and_specials(void **state)
 {
 	struct fixture *f = *state;
 	struct store_verify_stats st;
 	struct seen s;
-	char path[512];
+	char path[512], from[512];
 
 	snprintf(path, sizeof(path), "%s/link", f->dir);
 	assert_int_equal(symlink("/etc/passwd", path), 0);
@@ -317,9 +317,27 @@ static void test_specials_skipped(void **state)
 	assert_int_equal(mkfifo(path, 0644), 0);
 	snprintf(path, sizeof(path), "%s/dirlink", f->dir);
 	assert_int_equal(symlink("/etc", path), 0);
+	snprintf(path, sizeof(path), "%s/dangling", f->dir);
+	assert_int_equal(symlink("no/such/file", path), 0);
+	snprintf(from, sizeof(from), "%s/a.bin", f->dir);
+	snprintf(path, sizeof(path), "%s/sub/a-again.bin", f->dir);
+	assert_int_equal(link(from, path), 0);
+	snprintf(path, sizeof(path), "%s/zz.bin", f->dir);
+	assert_int_equal(link(from, path), 0);
 	assert_int_equal(verify(f, 2, false, &s, &st), 0);
-	assert_int_equal(st.special, 3);
-	assert_int_equal(st.objects, 3);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(st.symlinks, 3);
+	assert_int_equal(st.special, 1);
+	assert_int_equal(st.links, 2);
+	assert_int_equal(st.objects, 3); /* a.bin once, not three times */
+	assert_int_equal(st.files, 4);
+
+	/* damage shows once, under the first name */
+	flip(f, "zz.bin", 30); /* header: checksum mismatch */
+	assert_int_equal(verify(f, 2, false, &s, &st), -EUCLEAN);
+	assert_true(s.n >= 1);
+	for (int i = 0; i < s.n && i < 8; i++)
+		assert_string_equal(s.path[i], "a.bin");
 }
 
 static void test_lock(void **state)
@@ -359,7 +377,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_faiss_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_needs_rw, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_specials_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links_and_specials, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	};
 
