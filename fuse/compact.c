@@ -97,6 +97,7 @@ struct cmp_worker {
 struct mnt_cmp {
 	struct store *st;	    /* immutable */
 	struct mnt_wr *wr;	    /* immutable; NULL offline */
+	struct mnt_table *tab;	    /* set before the first job (mnt_cmp_set_table); NULL offline */
 	unsigned idle_ms;	    /* immutable */
 	_Atomic int level;	    /* zstd level for new objects, 0: the store's; relaxed */
 	_Atomic bool paused;	    /* compaction off at run time (jobs wait); relaxed */
@@ -232,6 +233,14 @@ void mnt_cmp_scan(struct mnt_cmp *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Files whose path from the store root passes PATH_MAX are served and written like
+ * any other, but the compactor, which names them by path, leaves them plain. */
+static int too_deep(const char *path)
+{
+	log_debug("compaction skips %.64s...: its path is longer than PATH_MAX", path);
+	return 0;
+}
+
 /* store_walk() callback: queues each file and directory of the directory walked
  * (not deeper: a directory's job walks it in turn); special files are skipped. */
 static int walk_entry(void *arg, const struct store_walk_entry *e)
@@ -249,7 +258,9 @@ static int walk_entry(void *arg, const struct store_walk_entry *e)
 /* Queues every entry of the directory @path ("" for the root). */
 static int walk_dir(struct mnt_cmp *c, const char *path)
 {
-	return store_walk(c->st, path, walk_entry, c);
+	int rc = store_walk(c->st, path, walk_entry, c);
+
+	return rc == -ENAMETOOLONG ? too_deep(path) : rc;
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -310,10 +321,12 @@ void mnt_cmp_keep_prev(struct mnt_cmp *c, int dirfd, const char *name, const cha
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? store_object_probe(fd, name, &lsize) : 0;
+	rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1
+		     ? store_object_probe(fd, name, &lsize)
+		     : 0;
 	close(fd);
 	if (rc != 1)
-		return; /* only objects have chunks to share */
+		return; /* only objects have chunks to share; one with other names stays */
 	/* An older one goes first: the caller holds the gate, so nobody else swaps it. */
 	prev_name(relpath, pname, sizeof(pname));
 	tmpfd = store_tmp_fd(c->st);
@@ -783,6 +796,8 @@ static int compact_file(struct mnt_cmp *c, unsigned worker, const char *path, ui
 		return walk_dir(c, path);
 	}
 	dfd = store_open_parent(c->st, path, &base);
+	if (dfd == -ENAMETOOLONG)
+		return too_deep(path);
 	if (dfd < 0)
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP ? 0 : dfd;
 	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -840,6 +855,8 @@ static int compact_file(struct mnt_cmp *c, unsigned worker, const char *path, ui
 		if (fstatat(dfd, base, &ost, AT_SYMLINK_NOFOLLOW) == 0) {
 			*logical = (uint64_t)st.st_size;
 			*stored = (uint64_t)ost.st_size;
+			/* Its node (one under every name) stands for the object now. */
+			mnt_node_replaced(c->tab, path, &st, &ost);
 		}
 		log_debug("compacted %s", path);
 		rc = 1;
@@ -1058,6 +1075,12 @@ out:
 	store_unlock(lock);
 	store_close(st);
 	return rc;
+}
+
+void mnt_cmp_set_table(struct mnt_cmp *c, struct mnt_table *tab)
+{
+	if (c)
+		c->tab = tab;
 }
 
 void mnt_cmp_set_level(struct mnt_cmp *c, int level)

@@ -80,7 +80,8 @@ void mnt_usage(void)
 	       "  -o fsname=NAME     source name shown by mount/df (default faissfs:STORE)\n"
 	       "  -o subtype=NAME    type shown as fuse.NAME (default faissfs)\n"
 	       "  -o rw              writable (the default): create, write, truncate, rename,\n"
-	       "                     unlink, mkdir, rmdir, chmod, utimes.  Written files are\n"
+	       "                     unlink, mkdir, rmdir, chmod, chown, utimes, symlink,\n"
+	       "                     link, mknod.  Written files are\n"
 	       "                     plain files in the store, compressed once idle (see -o\n"
 	       "                     compact).  A store on a read-only filesystem is served\n"
 	       "                     read-only, with a warning\n"
@@ -1008,6 +1009,7 @@ static int run(const struct mnt_opts *o)
 			goto out;
 		}
 		mnt_cmp_set_limit(fs.cmp, o->stage_max);
+		mnt_cmp_set_table(fs.cmp, fs.tab);
 		mnt_cmp_scan(fs.cmp); /* plain files of a data dir never imported */
 	}
 	log_info("serving %s at %s, %s (cache %llu MiB, up to %u threads, read-ahead %u chunks "

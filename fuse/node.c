@@ -41,7 +41,9 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define MNT_WARN_MAX 4096 /* names remembered for log-once; beyond, warn every time */
+#define MNT_WARN_MAX	 4096 /* names remembered for log-once; beyond, warn every time */
+#define MNT_SINO_BUCKETS 256  /* files with several names are few: a fixed table */
+#define MNT_ALIAS_MAX	 64   /* other names remembered per node */
 
 /* Protects every node's parent and name (see the top of the file). */
 static pthread_rwlock_t names_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -56,6 +58,7 @@ struct mnt_table {
 	pthread_mutex_t lock;
 	struct mnt_node **by_ino;  /* protected by lock; every live node */
 	struct mnt_node **by_name; /* protected by lock; nodes with in_name_hash */
+	struct mnt_node *by_sino[MNT_SINO_BUCKETS]; /* protected by lock; in_sino_hash */
 	size_t nbuckets;	   /* protected by lock; a power of two, both tables */
 	uint64_t count;		   /* protected by lock; nodes in by_ino */
 	uint64_t next_ino;	   /* protected by lock */
@@ -133,6 +136,33 @@ static size_t name_bucket(const struct mnt_table *t, uint64_t parent_ino, const 
 	return hash_name(parent_ino, name) & (t->nbuckets - 1);
 }
 
+static size_t sino_bucket(dev_t dev, ino_t ino)
+{
+	return hash_mix((uint64_t)ino ^ ((uint64_t)dev << 40)) & (MNT_SINO_BUCKETS - 1);
+}
+
+/* The node of the store inode (@dev, @ino) of type @type, if one is in the sino
+ * hash.  Caller holds t->lock. */
+static struct mnt_node *find_sino(struct mnt_table *t, dev_t dev, ino_t ino, mode_t type)
+{
+	struct mnt_node *n = t->by_sino[sino_bucket(dev, ino)];
+
+	for (; n; n = n->next_sino)
+		if (n->sdev == dev && n->sino == ino && n->type == type)
+			return n;
+	return NULL;
+}
+
+/* Puts @n, which has its pfd, in the sino hash.  Caller holds t->lock. */
+static void sino_insert(struct mnt_table *t, struct mnt_node *n)
+{
+	size_t b = sino_bucket(n->sdev, n->sino);
+
+	n->next_sino = t->by_sino[b];
+	t->by_sino[b] = n;
+	n->in_sino_hash = true;
+}
+
 /* Caller holds t->lock. */
 static void hash_insert(struct mnt_table *t, struct mnt_node *n)
 {
@@ -144,7 +174,7 @@ static void hash_insert(struct mnt_table *t, struct mnt_node *n)
 		b = name_bucket(t, n->parent->ino, n->name);
 		n->next_name = t->by_name[b];
 		t->by_name[b] = n;
-		n->in_name_hash = true;
+		__atomic_store_n(&n->in_name_hash, true, __ATOMIC_RELEASE);
 	}
 	t->count++;
 }
@@ -161,7 +191,7 @@ static void hash_remove_name(struct mnt_table *t, struct mnt_node *n)
 		pp = &(*pp)->next_name;
 	*pp = n->next_name;
 	n->next_name = NULL;
-	n->in_name_hash = false;
+	__atomic_store_n(&n->in_name_hash, false, __ATOMIC_RELEASE);
 }
 
 /* Caller holds t->lock. */
@@ -174,6 +204,13 @@ static void hash_remove(struct mnt_table *t, struct mnt_node *n)
 	*pp = n->next_ino;
 	n->next_ino = NULL;
 	hash_remove_name(t, n);
+	if (n->in_sino_hash) {
+		pp = &t->by_sino[sino_bucket(n->sdev, n->sino)];
+		while (*pp != n)
+			pp = &(*pp)->next_sino;
+		*pp = n->next_sino;
+		n->in_sino_hash = false;
+	}
 	t->count--;
 }
 
@@ -238,6 +275,11 @@ static void node_free(struct mnt_node *n)
 		close(n->dirfd);
 	if (n->keep_fd >= 0)
 		close(n->keep_fd);
+	if (n->pfd >= 0)
+		close(n->pfd);
+	for (unsigned i = 0; i < n->naliases; i++)
+		free(n->aliases[i].name);
+	free(n->aliases);
 	mnt_obj_put(n->obj);
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
@@ -261,9 +303,11 @@ static int node_new(struct mnt_node *parent, const char *name, const struct stat
 	}
 	n->dirfd = dirfd_in;
 	n->keep_fd = -1;
+	n->pfd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	n->parent = parent;
 	n->is_dir = S_ISDIR(st->st_mode);
+	n->type = st->st_mode & S_IFMT;
 	n->sdev = st->st_dev;
 	n->sino = st->st_ino;
 	n->name = strdup(name);
@@ -322,17 +366,12 @@ const char *mnt_special_name(mode_t mode)
 	switch (mode & S_IFMT) {
 	case S_IFDIR:
 	case S_IFREG:
-		return NULL;
 	case S_IFLNK:
-		return "a symlink";
 	case S_IFIFO:
-		return "a FIFO";
 	case S_IFSOCK:
-		return "a socket";
 	case S_IFCHR:
-		return "a character device";
 	case S_IFBLK:
-		return "a block device";
+		return NULL;
 	default:
 		return "of an unknown file type";
 	}
@@ -354,8 +393,7 @@ void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const 
 	if (seen)
 		return;
 	node_path(parent, path, sizeof(path));
-	log_warn("%s%s%s in the store is %s: not served (the store holds only directories "
-		 "and regular files; remove it or replace it with a file)",
+	log_warn("%s%s%s in the store is %s: not served (remove it from the store)",
 		 parent->parent ? path : "", parent->parent ? "/" : "", name, what);
 }
 
@@ -389,21 +427,52 @@ static int store_gone_err(int root_fd, int err)
 	return -EIO;
 }
 
-int mnt_node_open_file(struct mnt_node *node, struct stat *st)
+/* Opens @fd's inode again with @flags: /proc/self/fd/N opens the inode itself,
+ * never a path.  Returns the new fd or -errno. */
+static int reopen_fd(int fd, int flags)
 {
-	int fd, rc = 0;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, flags & ~O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Opens the store inode of @node whose own name is gone: the one an open of it
+ * keeps, else (a file with several names) its O_PATH fd.  -ENOENT if neither. */
+static int open_unnamed(struct mnt_node *node, int flags)
+{
+	int fd = -ENOENT, pfd;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->keep_fd >= 0)
+		fd = reopen_fd(node->keep_fd, flags);
+	pthread_mutex_unlock(&node->lock);
+	pfd = mnt_node_pfd(node);
+	if (fd == -ENOENT && pfd >= 0)
+		fd = reopen_fd(pfd, flags);
+	return fd;
+}
+
+int mnt_node_open_flags(struct mnt_node *node, int flags, struct stat *st)
+{
+	bool named = __atomic_load_n(&node->in_name_hash, __ATOMIC_ACQUIRE);
+	int fd = -ENOENT, rc;
 
 	if (node->is_dir || !node->parent)
 		return -EISDIR;
-	pthread_rwlock_rdlock(&names_lock);
-	fd = openat(node->parent->dirfd, node->name,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		rc = errno;
-	pthread_rwlock_unlock(&names_lock);
-	if (fd < 0)
-		errno = rc;
-	if (fd < 0 && errno == ENOENT) {
+	flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	/* Removed or replaced: the inode the kernel has, if we still hold it. */
+	if (!named)
+		fd = open_unnamed(node, flags);
+	if (fd == -ENOENT && (named || mnt_node_pfd(node) < 0)) {
+		pthread_rwlock_rdlock(&names_lock);
+		fd = openat(node->parent->dirfd, node->name, flags);
+		if (fd < 0)
+			fd = -errno;
+		pthread_rwlock_unlock(&names_lock);
+	}
+	if (fd == -ENOENT) {
 		const struct mnt_node *root = node;
 
 		while (root->parent)
@@ -411,7 +480,7 @@ int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 		return store_gone_err(root->dirfd, ENOENT);
 	}
 	if (fd < 0)
-		return errno == ELOOP ? -ESTALE : -errno;
+		return fd == -ELOOP ? -ESTALE : fd;
 	if (fstat(fd, st) < 0) {
 		rc = -errno;
 		close(fd);
@@ -424,16 +493,42 @@ int mnt_node_open_file(struct mnt_node *node, struct stat *st)
 	return fd;
 }
 
+int mnt_node_open_file(struct mnt_node *node, struct stat *st)
+{
+	return mnt_node_open_flags(node, O_RDONLY, st);
+}
+
+ssize_t mnt_node_readlink(struct mnt_node *node, char *buf, size_t size)
+{
+	ssize_t len;
+	int err = 0;
+
+	if (node->type != S_IFLNK || !node->parent)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&names_lock);
+	len = readlinkat(node->parent->dirfd, node->name, buf, size);
+	if (len < 0)
+		err = errno;
+	pthread_rwlock_unlock(&names_lock);
+	if (len < 0)
+		return -err;
+	if ((size_t)len >= size)
+		return -ENAMETOOLONG;
+	buf[len] = '\0';
+	return len;
+}
+
 /* The logical size of the regular file @node whose store entry is @st.  Probes
- * the file unless the cached probe is for the same identity.  When the file was
- * replaced since @st was taken, @st is updated to the file actually probed. */
-static int node_logical_size(struct mnt_node *node, struct stat *st, uint64_t *size)
+ * the file (@fd if >= 0: the store file itself, open) unless the cached probe is
+ * for the same identity.  When the file was replaced since @st was taken, @st is
+ * updated to the file actually probed. */
+static int node_logical_size(struct mnt_node *node, int fd, struct stat *st, uint64_t *size)
 {
 	struct mnt_ident id;
 	struct stat fst;
 	uint64_t lsize = 0;
 	char path[PATH_MAX];
-	int fd, rc;
+	int own = -1, rc;
 
 	mnt_ident_of(st, &id);
 	pthread_mutex_lock(&node->lock);
@@ -444,12 +539,17 @@ static int node_logical_size(struct mnt_node *node, struct stat *st, uint64_t *s
 	}
 	pthread_mutex_unlock(&node->lock);
 
-	fd = mnt_node_open_file(node, &fst);
-	if (fd < 0)
-		return fd;
+	if (fd >= 0) {
+		fst = *st;
+	} else {
+		own = fd = mnt_node_open_file(node, &fst);
+		if (fd < 0)
+			return fd;
+	}
 	node_path(node, path, sizeof(path));
 	rc = store_object_probe(fd, path, &lsize);
-	close(fd);
+	if (own >= 0)
+		close(own);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -465,24 +565,196 @@ static int node_logical_size(struct mnt_node *node, struct stat *st, uint64_t *s
 	return 0;
 }
 
-/* Fills @attr from the store entry @st of @node.  @st may be updated (see
- * node_logical_size).  st_ino is set by the caller once the node has its number. */
-static int node_fill_attr(struct mnt_node *node, struct stat *st, struct stat *attr)
+/* Fills @attr from the store entry @st of @node (@fd: that entry, open, or -1).
+ * @st may be updated (see node_logical_size). */
+static int node_fill_attr(struct mnt_node *node, int fd, struct stat *st, struct stat *attr)
 {
 	uint64_t size;
 	int rc;
 
 	if (S_ISREG(st->st_mode)) {
-		rc = node_logical_size(node, st, &size);
+		rc = node_logical_size(node, fd, st, &size);
 		if (rc < 0)
 			return rc;
 	}
 	*attr = *st;
-	attr->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 	if (S_ISREG(st->st_mode))
 		attr->st_size = (off_t)size;
+	if (!node->parent && attr->st_nlink > 2) {
+		struct stat ms;
+
+		/* The store's own .faissfs is not part of the view. */
+		if (fstatat(node->dirfd, ".faissfs", &ms, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(ms.st_mode))
+			attr->st_nlink--;
+	}
 	attr->st_ino = node->ino;
 	return 0;
+}
+
+/* Opens @node's store entry O_PATH (never following it) as its pfd, if it is the
+ * inode @want.  A node without one gets it (set once: a racing call's fd is
+ * closed); one that has one gets the new inode in the same fd number (dup3: a
+ * concurrent user opens either inode, both valid).  Returns 0 or -errno (-ESTALE:
+ * the name holds another inode). */
+static int node_open_pfd(struct mnt_node *node, const struct stat *want)
+{
+	struct stat st;
+	int fd, old, rc = 0;
+
+	pthread_rwlock_rdlock(&names_lock);
+	fd = openat(node->parent->dirfd, node->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	pthread_rwlock_unlock(&names_lock);
+	if (fd < 0)
+		return rc;
+	if (fstat(fd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	old = -1;
+	if (__atomic_compare_exchange_n(&node->pfd, &old, fd, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return 0;
+	if (dup3(fd, old, O_CLOEXEC) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Gives @node, a file with several names whose own name is gone, the name @name in
+ * @parent (which led to it), if nothing else holds that name in the table. */
+static void node_rehome(struct mnt_table *t, struct mnt_node *node, struct mnt_node *parent,
+			const char *name)
+{
+	struct mnt_old_name *old = calloc(1, sizeof(*old));
+	struct mnt_node *freeable = NULL;
+	char *copy = strdup(name);
+	size_t b;
+
+	if (!old || !copy)
+		goto out; /* it keeps working through its pfd */
+	pthread_rwlock_wrlock(&names_lock);
+	pthread_mutex_lock(&t->lock);
+	if (!node->in_name_hash && !find_name(t, parent, name)) {
+		if (node->parent != parent) {
+			parent->nchild++;
+			node->parent->nchild--;
+			if (node->parent->parent && node->parent->nlookup == 0 &&
+			    node->parent->nchild == 0)
+				freeable = node->parent;
+			node->parent = parent;
+		}
+		old->name = node->name;
+		old->next = t->old_names;
+		t->old_names = old;
+		old = NULL;
+		node->name = copy;
+		copy = NULL;
+		b = name_bucket(t, parent->ino, node->name);
+		node->next_name = t->by_name[b];
+		t->by_name[b] = node;
+		__atomic_store_n(&node->in_name_hash, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->lock);
+	pthread_rwlock_unlock(&names_lock);
+	if (freeable)
+		mnt_node_forget(t, freeable, 0);
+out:
+	free(old);
+	free(copy);
+}
+
+/* Same store entry: the node stands for the inode @st of that type. */
+static bool node_is(const struct mnt_node *n, const struct stat *st)
+{
+	return n->sdev == st->st_dev && n->sino == st->st_ino &&
+	       n->type == (st->st_mode & S_IFMT);
+}
+
+/* Remembers @name in @parent as another name of @node, unless it is its own or
+ * known already.  Caller holds t->lock.  Best effort (a failed allocation, or more
+ * than MNT_ALIAS_MAX names: not remembered). */
+static void alias_add_locked(struct mnt_node *node, struct mnt_node *parent, const char *name)
+{
+	struct mnt_alias *v;
+
+	if (node->parent == parent && strcmp(node->name, name) == 0)
+		return;
+	for (unsigned i = 0; i < node->naliases; i++)
+		if (node->aliases[i].parent_ino == parent->ino &&
+		    strcmp(node->aliases[i].name, name) == 0)
+			return;
+	if (node->naliases >= MNT_ALIAS_MAX)
+		return;
+	v = realloc(node->aliases, (node->naliases + 1) * sizeof(*v));
+	if (!v)
+		return;
+	node->aliases = v;
+	v[node->naliases].name = strdup(name);
+	if (!v[node->naliases].name)
+		return;
+	v[node->naliases++].parent_ino = parent->ino;
+}
+
+/* Drops alias @i of @node.  Caller holds t->lock. */
+static void alias_del_locked(struct mnt_node *node, unsigned i)
+{
+	free(node->aliases[i].name);
+	node->aliases[i] = node->aliases[--node->naliases];
+}
+
+/* The node of @ino with one more lookup (give it back with mnt_node_forget(t, n,
+ * 1)), or NULL. */
+static struct mnt_node *node_hold(struct mnt_table *t, uint64_t ino)
+{
+	struct mnt_node *n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->by_ino[ino_bucket(t, ino)];
+	while (n && n->ino != ino)
+		n = n->next_ino;
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+/* @node (held by the caller) lost its own name: if it has other names the kernel
+ * knows (its aliases), the first that still leads to its inode becomes its name. */
+static void node_promote(struct mnt_table *t, struct mnt_node *node)
+{
+	for (;;) {
+		struct mnt_node *parent;
+		struct stat st;
+		uint64_t pino;
+		char *name;
+		bool match;
+
+		pthread_mutex_lock(&t->lock);
+		if (node->in_name_hash || node->naliases == 0) {
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
+		pino = node->aliases[0].parent_ino;
+		name = node->aliases[0].name;
+		node->aliases[0].name = NULL;
+		alias_del_locked(node, 0);
+		pthread_mutex_unlock(&t->lock);
+
+		parent = node_hold(t, pino);
+		match = parent && parent->is_dir &&
+			fstatat(parent->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			node_is(node, &st);
+		if (match)
+			node_rehome(t, node, parent, name);
+		if (parent)
+			mnt_node_forget(t, parent, 1);
+		free(name);
+		if (match)
+			return;
+	}
 }
 
 int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *name,
@@ -491,6 +763,7 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 	struct mnt_node *node, *other;
 	struct stat st;
 	const char *what;
+	bool linked;
 	int rc;
 
 	if (!parent->is_dir)
@@ -506,14 +779,23 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 		mnt_warn_special(t, parent, name, what);
 		return -ENOENT;
 	}
+	/* A file with several names is one node, found by its store inode. */
+	linked = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
 
 	pthread_mutex_lock(&t->lock);
 	node = find_name(t, parent, name);
-	if (node && node->sdev == st.st_dev && node->sino == st.st_ino &&
-	    node->is_dir == !!S_ISDIR(st.st_mode)) {
+	if (!(node && node_is(node, &st)) && linked)
+		node = find_sino(t, st.st_dev, st.st_ino, st.st_mode & S_IFMT);
+	if (node && node_is(node, &st)) {
+		bool unnamed = !node->in_name_hash;
+
 		node->nlookup++;
+		if (linked && !unnamed)
+			alias_add_locked(node, parent, name);
 		pthread_mutex_unlock(&t->lock);
-		rc = node_fill_attr(node, &st, attr);
+		if (unnamed)
+			node_rehome(t, node, parent, name);
+		rc = node_fill_attr(node, -1, &st, attr);
 		if (rc < 0) {
 			mnt_node_forget(t, node, 1);
 			return rc;
@@ -524,9 +806,10 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 	pthread_mutex_unlock(&t->lock);
 
 	rc = node_new(parent, name, &st, -1, &node);
-	if (rc < 0)
-		return rc;
-	rc = node_fill_attr(node, &st, attr);
+	if (rc == 0 && linked)
+		rc = node_open_pfd(node, &st);
+	if (rc == 0)
+		rc = node_fill_attr(node, -1, &st, attr);
 	if (rc < 0) {
 		node_free(node);
 		return rc;
@@ -534,10 +817,13 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 
 	pthread_mutex_lock(&t->lock);
 	other = find_name(t, parent, name);
-	if (other && other->sdev == node->sdev && other->sino == node->sino &&
-	    other->is_dir == node->is_dir) {
+	if (!(other && node_is(other, &st)) && linked)
+		other = find_sino(t, st.st_dev, st.st_ino, st.st_mode & S_IFMT);
+	if (other && node_is(other, &st)) {
 		/* Another thread inserted the same entry meanwhile: use its node. */
 		other->nlookup++;
+		if (linked)
+			alias_add_locked(other, parent, name);
 		pthread_mutex_unlock(&t->lock);
 		node_free(node);
 		attr->st_ino = other->ino;
@@ -551,10 +837,101 @@ int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *na
 	node->nlookup = 1;
 	parent->nchild++;
 	hash_insert(t, node);
+	if (linked)
+		sino_insert(t, node);
 	pthread_mutex_unlock(&t->lock);
 	attr->st_ino = node->ino;
 	*out = node;
 	return 0;
+}
+
+int mnt_node_linked(struct mnt_table *t, struct mnt_node *node)
+{
+	struct stat cur;
+	int rc = 0;
+
+	if (node->is_dir)
+		return -EISDIR;
+	pthread_rwlock_rdlock(&names_lock);
+	if (fstatat(node->parent->dirfd, node->name, &cur, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	pthread_rwlock_unlock(&names_lock);
+	if (rc < 0)
+		return rc;
+	if ((cur.st_mode & S_IFMT) != node->type)
+		return -ESTALE;
+	/* The node stands for the inode its name holds now: compaction may have replaced
+	 * the one it was looked up as (same bytes, another inode). */
+	pthread_mutex_lock(&t->lock);
+	if (!node->in_sino_hash && !find_sino(t, cur.st_dev, cur.st_ino, node->type)) {
+		node->sdev = cur.st_dev;
+		node->sino = cur.st_ino;
+		sino_insert(t, node);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (mnt_node_pfd(node) < 0)
+		rc = node_open_pfd(node, &cur);
+	return rc;
+}
+
+/* The node of the store path @relpath ("a/b/c") if every component of it is in the
+ * table, else NULL.  Caller holds t->lock. */
+static struct mnt_node *find_path_locked(struct mnt_table *t, const char *relpath)
+{
+	struct mnt_node *n = t->root;
+	char comp[NAME_MAX + 1];
+
+	while (n && *relpath) {
+		const char *slash = strchr(relpath, '/');
+		size_t len = slash ? (size_t)(slash - relpath) : strlen(relpath);
+
+		if (len == 0 || len > NAME_MAX)
+			return NULL;
+		memcpy(comp, relpath, len);
+		comp[len] = '\0';
+		n = find_name(t, n, comp);
+		relpath += len + (slash != NULL);
+	}
+	return n == t->root ? NULL : n;
+}
+
+void mnt_node_replaced(struct mnt_table *t, const char *relpath, const struct stat *was,
+		       const struct stat *now)
+{
+	struct mnt_node *n;
+	bool linked;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	n = find_sino(t, was->st_dev, was->st_ino, S_IFREG);
+	if (!n && relpath)
+		n = find_path_locked(t, relpath);
+	if (n && !node_is(n, was))
+		n = NULL; /* the name leads to another file now: not this one's node */
+	if (n) {
+		linked = n->in_sino_hash;
+		if (linked) {
+			struct mnt_node **pp = &t->by_sino[sino_bucket(n->sdev, n->sino)];
+
+			while (*pp != n)
+				pp = &(*pp)->next_sino;
+			*pp = n->next_sino;
+			n->in_sino_hash = false;
+		}
+		n->sdev = now->st_dev;
+		n->sino = now->st_ino;
+		if (linked)
+			sino_insert(t, n);
+		n->nlookup++; /* held below */
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!n)
+		return;
+	if (mnt_node_pfd(n) >= 0 && node_open_pfd(n, now) < 0)
+		log_debug("a file of several names was replaced: its O_PATH fd stays on the old "
+			  "inode");
+	mnt_node_forget(t, n, 1);
 }
 
 void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n)
@@ -615,38 +992,47 @@ struct mnt_node *mnt_node_get(struct mnt_table *t, uint64_t ino)
 int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 {
 	struct stat st;
+	bool named;
+	int rc = 0, fd;
 
 	if (node->is_dir) {
 		/* The fd we serve the directory from: one syscall, never a path. */
 		if (fstat(node->dirfd, &st) < 0)
 			return -errno;
-	} else {
-		bool named;
-		int rc = 0, kfd;
-
-		pthread_mutex_lock(&t->lock);
-		named = node->in_name_hash;
-		pthread_mutex_unlock(&t->lock);
-		pthread_mutex_lock(&node->lock);
-		kfd = node->keep_fd;
-		pthread_mutex_unlock(&node->lock);
-		if (!named && kfd >= 0 && fstat(kfd, &st) == 0) {
-			/* Removed or replaced while open: the file the kernel still has. */
-			*attr = st;
-			attr->st_nlink = st.st_nlink ? 1 : 0;
-			attr->st_ino = node->ino;
-			return 0;
-		}
-		pthread_rwlock_rdlock(&names_lock);
-		if (fstatat(node->parent->dirfd, node->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = -errno;
-		pthread_rwlock_unlock(&names_lock);
-		if (rc < 0)
-			return rc;
-		if (!S_ISREG(st.st_mode))
-			return -ESTALE;
+		return node_fill_attr(node, -1, &st, attr);
 	}
-	return node_fill_attr(node, &st, attr);
+	pthread_mutex_lock(&t->lock);
+	named = node->in_name_hash;
+	pthread_mutex_unlock(&t->lock);
+	if (!named) {
+		/* Removed or replaced while open: the file the kernel still has, kept by
+		 * an open of it (readable), or reached through its other names (O_PATH). */
+		bool readable = true;
+
+		pthread_mutex_lock(&node->lock);
+		fd = node->keep_fd >= 0 ? fcntl(node->keep_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		pthread_mutex_unlock(&node->lock);
+		if (fd < 0 && mnt_node_pfd(node) >= 0) {
+			fd = fcntl(mnt_node_pfd(node), F_DUPFD_CLOEXEC, 0);
+			readable = false;
+		}
+		if (fd >= 0) {
+			rc = fstat(fd, &st) < 0 ? -errno : 0;
+			if (rc == 0)
+				rc = node_fill_attr(node, readable ? fd : -1, &st, attr);
+			close(fd);
+			return rc;
+		}
+	}
+	pthread_rwlock_rdlock(&names_lock);
+	if (fstatat(node->parent->dirfd, node->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	pthread_rwlock_unlock(&names_lock);
+	if (rc < 0)
+		return rc;
+	if ((st.st_mode & S_IFMT) != node->type)
+		return -ESTALE;
+	return node_fill_attr(node, -1, &st, attr);
 }
 
 int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
@@ -827,6 +1213,9 @@ int mnt_node_at(struct mnt_node *node, int (*fn)(int dirfd, const char *name, vo
 
 	if (!node->parent)
 		return -EBUSY; /* the root has no name in the store */
+	if (!node->is_dir && mnt_node_pfd(node) >= 0 &&
+	    !__atomic_load_n(&node->in_name_hash, __ATOMIC_ACQUIRE))
+		return -ENOENT; /* a file of several names, none known to us any more */
 	pthread_rwlock_rdlock(&names_lock);
 	rc = fn(node->parent->dirfd, node->name, arg);
 	pthread_rwlock_unlock(&names_lock);
@@ -867,15 +1256,56 @@ out:
 	return rc;
 }
 
+/* @n lost its name (unlinked, or replaced by a rename): a file with other names takes
+ * one of them.  Caller holds t->lock and has taken one lookup on @n for this; gives it
+ * back.  Returns with t->lock released. */
+static void lost_name_unlock(struct mnt_table *t, struct mnt_node *n)
+{
+	bool linked = n && n->in_sino_hash && n->naliases > 0;
+
+	pthread_mutex_unlock(&t->lock);
+	if (!n)
+		return;
+	if (linked)
+		node_promote(t, n);
+	mnt_node_forget(t, n, 1);
+}
+
 void mnt_node_unlinked(struct mnt_table *t, struct mnt_node *parent, const char *name)
 {
 	struct mnt_node *n;
 
 	pthread_mutex_lock(&t->lock);
 	n = find_name(t, parent, name);
-	if (n)
+	if (n) {
 		hash_remove_name(t, n); /* lives on for the kernel's lookups */
-	pthread_mutex_unlock(&t->lock);
+		n->nlookup++;		/* held for lost_name_unlock() */
+	}
+	lost_name_unlock(t, n);
+}
+
+/* The name @name in @parent of the file @st (several names), an alias of its node,
+ * is @newname in @newparent now.  Caller holds t->lock. */
+static void alias_moved_locked(struct mnt_table *t, const struct stat *st,
+			       struct mnt_node *parent, const char *name,
+			       struct mnt_node *newparent, const char *newname)
+{
+	struct mnt_node *n = find_sino(t, st->st_dev, st->st_ino, st->st_mode & S_IFMT);
+	char *copy;
+
+	for (unsigned i = 0; n && i < n->naliases; i++) {
+		if (n->aliases[i].parent_ino != parent->ino || strcmp(n->aliases[i].name, name))
+			continue;
+		copy = strdup(newname);
+		if (!copy) {
+			alias_del_locked(n, i);
+			return;
+		}
+		free(n->aliases[i].name);
+		n->aliases[i].name = copy;
+		n->aliases[i].parent_ino = newparent->ino;
+		return;
+	}
 }
 
 int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *name,
@@ -884,6 +1314,7 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 	struct mnt_old_name *old = calloc(1, sizeof(*old));
 	struct mnt_node *n, *gone, *freeable = NULL;
 	char *copy = strdup(newname);
+	struct stat moved;
 	size_t b;
 	int rc = 0;
 
@@ -893,6 +1324,19 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 		return -ENOMEM;
 	}
 	pthread_rwlock_wrlock(&names_lock);
+	if (fstatat(parent->dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) == 0 && moved.st_nlink > 1 &&
+	    !S_ISDIR(moved.st_mode)) {
+		struct stat target;
+
+		/* Two names of one file: rename(2) does nothing, nor do we. */
+		if (fstatat(newparent->dirfd, newname, &target, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    target.st_dev == moved.st_dev && target.st_ino == moved.st_ino) {
+			pthread_rwlock_unlock(&names_lock);
+			free(old);
+			free(copy);
+			return (flags & RENAME_NOREPLACE) ? -EEXIST : 0;
+		}
+	}
 	if (renameat2(parent->dirfd, name, newparent->dirfd, newname, flags) < 0) {
 		rc = -errno;
 		pthread_rwlock_unlock(&names_lock);
@@ -900,11 +1344,18 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 		free(copy);
 		return rc;
 	}
+	/* The moved entry, in case it is another name of a file (an alias to update). */
+	if (fstatat(newparent->dirfd, newname, &moved, AT_SYMLINK_NOFOLLOW) < 0)
+		moved.st_nlink = 0;
 	pthread_mutex_lock(&t->lock);
 	gone = find_name(t, newparent, newname);
-	if (gone)
+	if (gone) {
 		hash_remove_name(t, gone); /* replaced: lives on for its lookups */
+		gone->nlookup++;	   /* held for lost_name_unlock() */
+	}
 	n = find_name(t, parent, name);
+	if (!n && moved.st_nlink > 1 && !S_ISDIR(moved.st_mode))
+		alias_moved_locked(t, &moved, parent, name, newparent, newname);
 	if (n) {
 		hash_remove_name(t, n);
 		if (n->parent != newparent) {
@@ -923,10 +1374,10 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 		copy = NULL;
 		n->next_name = t->by_name[b];
 		t->by_name[b] = n;
-		n->in_name_hash = true;
+		__atomic_store_n(&n->in_name_hash, true, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&t->lock);
 	pthread_rwlock_unlock(&names_lock);
+	lost_name_unlock(t, gone);
 	if (freeable)
 		mnt_node_forget(t, freeable, 0);
 	free(old);
@@ -961,20 +1412,4 @@ void mnt_node_unkeep_fd(struct mnt_node *node)
 	pthread_mutex_unlock(&node->lock);
 	if (old >= 0)
 		close(old);
-}
-
-void mnt_node_drop_fd(struct mnt_node *node, dev_t dev, ino_t ino)
-{
-	struct stat st;
-	int fd = -1;
-
-	pthread_mutex_lock(&node->lock);
-	if (node->keep_fd >= 0 && fstat(node->keep_fd, &st) == 0 && st.st_dev == dev &&
-	    st.st_ino == ino) {
-		fd = node->keep_fd;
-		node->keep_fd = -1;
-	}
-	pthread_mutex_unlock(&node->lock);
-	if (fd >= 0)
-		close(fd);
 }

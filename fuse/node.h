@@ -55,23 +55,33 @@ enum mnt_kind {
 	MNT_KIND_OBJECT,
 };
 
+struct mnt_alias {
+	uint64_t parent_ino; /* our inode number of its directory (never reused) */
+	char *name;
+};
+
 struct mnt_node {
 	/* Immutable from creation to free: read without locks. */
 	uint64_t ino;
 	bool is_dir;
+	mode_t type; /* S_IFMT bits of the store entry: a directory, file, symlink, ... */
 	/* Changed only by mnt_node_rename() (a writable mount); see node.c's lock notes. */
 	struct mnt_node *parent; /* holds a child count on it; NULL for the root */
 	char *name;		 /* "" for the root */
-	dev_t sdev;		 /* identity of the store entry at lookup */
-	ino_t sino;
+	dev_t sdev; /* identity of the store entry at lookup; protected by the table lock */
+	ino_t sino; /* (changed when a file of several names is replaced: mnt_node_replaced) */
 	int dirfd; /* directories: O_RDONLY|O_DIRECTORY fd, else -1 */
 
 	/* Protected by the table lock (mnt_table.lock). */
 	uint64_t nlookup;
 	uint64_t nchild;	   /* child nodes whose parent is this one */
 	bool in_name_hash;	   /* reachable by (parent, name) */
+	bool in_sino_hash;	   /* reachable by (sdev, sino): a file with several names */
 	struct mnt_node *next_ino; /* hash chains */
 	struct mnt_node *next_name;
+	struct mnt_node *next_sino;
+	int pfd; /* a file with several names: O_PATH fd of its store inode, else -1;
+		  * set once (under the table lock, before in_sino_hash), closed at free */
 
 	/* Protected by lock (never held together with the table lock). */
 	pthread_mutex_t lock;
@@ -79,9 +89,15 @@ struct mnt_node {
 	enum mnt_kind kind;	 /* MNT_KIND_UNKNOWN: not probed */
 	uint64_t lsize;		 /* logical size, valid when kind != UNKNOWN */
 	struct mnt_obj *obj;	 /* current shared object while in use, or NULL */
-	int keep_fd;		 /* -1, or the store file opened for writing through this
-				  * node (mnt_node_keep_fd): its stat once the name is gone */
-	unsigned nkeep;		 /* writable opens holding keep_fd; protected by lock */
+	int keep_fd;		 /* -1, or the store file opened through this node
+				  * (mnt_node_keep_fd): its stat once the name is gone */
+	unsigned nkeep;		 /* opens holding keep_fd; protected by lock */
+
+	/* Protected by the table lock: the other names (hard links) the kernel reached
+	 * this node by, as (parent inode, name); one takes over when the node's own
+	 * name goes.  May be stale: each is checked before use. */
+	struct mnt_alias *aliases;
+	unsigned naliases;
 };
 
 struct mnt_table;
@@ -106,10 +122,11 @@ int mnt_name_check(const struct mnt_node *parent, const char *name);
 /* Looks @name up in directory @parent: on success takes one lookup on the node
  * (the kernel's to forget), sets *out and fills @attr (see mnt_node_stat).
  * Repeated lookups of an unchanged entry give the same node.
+ * A file with several names (hard links) is one node whichever name reached it.
  * Errors: those of mnt_name_check(); -ENOTDIR parent not a directory; -ENOENT
- * for symlinks, FIFOs, sockets and devices in the store (not part of the view;
- * logged once per name); -EUCLEAN/-EPROTONOSUPPORT a bad object header;
- * -ENOMEM; -errno from fstatat/openat. */
+ * for an entry of an unknown file type (logged once per name);
+ * -EUCLEAN/-EPROTONOSUPPORT a bad object header; -ENOMEM; -errno from
+ * fstatat/openat. */
 int mnt_node_lookup(struct mnt_table *t, struct mnt_node *parent, const char *name,
 		    struct stat *attr, struct mnt_node **out);
 
@@ -121,16 +138,44 @@ uint64_t mnt_node_peek(struct mnt_table *t, const struct mnt_node *parent, const
  * The root is never freed here. */
 void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n);
 
-/* Attributes as the mount shows them: the store entry's mode, owner, times and
- * st_blocks (disk use, compressed); st_size the logical size; st_ino ours; nlink 1
- * (2 for directories).  Errors as mnt_node_lookup, and -ESTALE when the name now
+/* Attributes as the mount shows them: the store entry's mode, owner, times, link
+ * count and st_blocks (disk use, compressed); st_size the logical size; st_ino ours;
+ * the root's link count leaves out the hidden .faissfs.  Errors as mnt_node_lookup, and -ESTALE when the name now
  * holds an entry of another type (or another directory). */
 int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr);
 
 /* Opens the node's store file read-only (O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC: a FIFO
  * that took the name cannot block us) and fstat()s it.  Returns the fd (caller
- * closes) or -errno; -ESTALE if the name is no longer a regular file. */
+ * closes) or -errno; -ESTALE if the name is no longer a regular file.  A file with
+ * several names whose own name is gone is opened through its other names. */
 int mnt_node_open_file(struct mnt_node *node, struct stat *st);
+
+/* @node's pfd (see struct mnt_node), or -1.  Borrowed: valid while the node lives. */
+static inline int mnt_node_pfd(const struct mnt_node *node)
+{
+	return __atomic_load_n(&node->pfd, __ATOMIC_ACQUIRE);
+}
+
+/* mnt_node_open_file() with open(2) @flags (O_RDWR: for writing); never O_CREAT. */
+int mnt_node_open_flags(struct mnt_node *node, int flags, struct stat *st);
+
+/* The target of the symlink @node into @buf (NUL-terminated).  Returns its length,
+ * -ENAMETOOLONG if @size is too small, -EINVAL if @node is not a symlink, or -errno. */
+ssize_t mnt_node_readlink(struct mnt_node *node, char *buf, size_t size);
+
+/* After link(2) gave the file @node another name: makes it findable by its store
+ * inode (the one its name holds now), so that a lookup of any of its names answers
+ * this node.  Returns 0 or -errno (what examining the store file gave). */
+int mnt_node_linked(struct mnt_table *t, struct mnt_node *node);
+
+/* The mount replaced the store file @was by @now, with the same bytes (an unpack,
+ * compaction): under every name for a file of several names (store_relink_tmp()),
+ * else at @relpath (NULL: unknown).  The node standing for @was stands for @now,
+ * so lookups and readdirplus keep answering it: the kernel's inode, its page cache
+ * and the files open on it stay one.  Nothing if no node stands for @was, or @t is
+ * NULL. */
+void mnt_node_replaced(struct mnt_table *t, const char *relpath, const struct stat *was,
+		       const struct stat *now);
 
 /* The node's current object for the store file open as @fd (identity @st):
  * reuses the shared one if @st matches it, else opens a new one (with
@@ -145,13 +190,13 @@ int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
  * left, the node drops its own reference too.  NULL @ob is fine. */
 void mnt_node_object_put(struct mnt_node *node, struct mnt_obj *ob);
 
-/* Logs "skipping NAME: a symlink/FIFO/... is not served" once per name (per
- * table); @what describes the type. */
+/* Logs "NAME in the store is of an unknown file type: not served" once per name
+ * (per table); @what describes the type. */
 void mnt_warn_special(struct mnt_table *t, const struct mnt_node *parent, const char *name,
 		      const char *what);
 
-/* "a symlink", "a FIFO", ... for the file type bits of @mode, or NULL for a
- * directory or regular file (the types we serve). */
+/* NULL for the file types a mount serves (directories, regular files, symlinks,
+ * FIFOs, sockets, character and block devices), else "of an unknown file type". */
 const char *mnt_special_name(mode_t mode);
 
 /* --- changes through a writable mount --------------------------------------------- */
@@ -178,15 +223,11 @@ int mnt_node_rename(struct mnt_table *t, struct mnt_node *parent, const char *na
 /* Keeps a dup of @fd, the node's store file just opened for writing (replacing the
  * one kept before), so that fstat() of an open file still answers once its name was
  * removed or replaced.  Each call is matched by mnt_node_unkeep_fd() at the release
- * of that open; the last one closes the dup, so the space of a removed file is freed
- * when its last writer closes, not when the kernel forgets the inode.  Best effort: a
- * failed dup is ignored. */
+ * of that open (read-only ones too); the last one closes the dup, so the space of a
+ * removed file is freed when its last open closes, not when the kernel forgets the
+ * inode.  Best effort: a failed dup is ignored. */
 void mnt_node_keep_fd(struct mnt_node *node, int fd);
 void mnt_node_unkeep_fd(struct mnt_node *node);
-
-/* Closes the fd kept by mnt_node_keep_fd() if it is the store file (@dev, @ino):
- * its last writable open is gone, and a removed file must free its space. */
-void mnt_node_drop_fd(struct mnt_node *node, dev_t dev, ino_t ino);
 
 /* Number of live nodes (tests and the exit log). */
 uint64_t mnt_table_count(struct mnt_table *t);

@@ -28,7 +28,7 @@
 /* One entry of a directory snapshot. */
 struct mnt_dent {
 	char *name;
-	unsigned char type; /* DT_DIR or DT_REG */
+	unsigned char type; /* DT_* */
 	ino_t sino;	    /* the store's inode number (readdir without plus) */
 };
 
@@ -210,6 +210,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ob && store_object_info(ob->so)->faiss.valid)
 		mnt_pre_note(mnt_req_fs(req)->pre, n); /* one more access to this index */
 	fh->fd = -1;
+	mnt_node_keep_fd(n, fd); /* fstat() answers once the name is gone */
+	fh->kept = true;
 	if (ob) {
 		close(fd);
 	} else {
@@ -342,6 +344,8 @@ void mnt_fh_free(struct mnt_hlink *h)
 	struct mnt_fh *fh = (struct mnt_fh *)h;
 
 	mnt_ctl_open_end(&fh->track);
+	if (fh->kept)
+		mnt_node_unkeep_fd(fh->node);
 	mnt_node_object_put(fh->node, fh->obj);
 	if (fh->fd >= 0)
 		close(fh->fd);
@@ -386,9 +390,9 @@ static int dirh_add(struct mnt_dirh *d, size_t *cap, const char *name, unsigned 
 	return 0;
 }
 
-/* Reads the directory @node into a new snapshot: ".", "..", then its
- * directories and regular files (special files skipped with a log line, the
- * store's reserved names hidden at the root). */
+/* Reads the directory @node into a new snapshot: ".", "..", then its entries
+ * (any of an unknown file type skipped with a log line, the store's reserved
+ * names hidden at the root). */
 static int dirh_read(struct mnt_table *t, struct mnt_node *node, struct mnt_dirh **out)
 {
 	struct mnt_dirh *d = calloc(1, sizeof(*d));
@@ -436,9 +440,9 @@ static int dirh_read(struct mnt_table *t, struct mnt_node *node, struct mnt_dirh
 				continue; /* gone since readdir */
 			type = (unsigned char)IFTODT(st.st_mode);
 		}
-		if (type != DT_DIR && type != DT_REG) {
-			what = mnt_special_name(DTTOIF(type));
-			mnt_warn_special(t, node, de->d_name, what ? what : "not a file");
+		what = mnt_special_name(DTTOIF(type));
+		if (what) {
+			mnt_warn_special(t, node, de->d_name, what);
 			continue;
 		}
 		rc = dirh_add(d, &cap, de->d_name, type, de->d_ino);
@@ -654,14 +658,14 @@ static int xattr_value(const struct store_object *so, const char *name, char *bu
 	return -ENODATA;
 }
 
-/* The object behind @n for its xattrs: 1 and a reference, 0 for plain files
- * and directories, or -errno. */
+/* The object behind @n for its xattrs: 1 and a reference, 0 for plain files,
+ * directories, symlinks and special files, or -errno. */
 static int node_obj_for_xattr(fuse_req_t req, struct mnt_node *n, struct mnt_obj **out)
 {
 	struct stat st;
 	int fd, rc;
 
-	if (n->is_dir)
+	if (n->type != S_IFREG)
 		return 0;
 	fd = mnt_node_open_file(n, &st);
 	if (fd < 0)
@@ -734,8 +738,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* --- everything that would change the store: EROFS, or write.c (-o rw) --------------- */
 
-/* What a writable mount answers for what it does not support: hard links, symlinks and
- * special files (EPERM, as filesystems without them do), xattr changes (ENOTSUP). */
+/* What a writable mount answers for what it does not support: xattr changes
+ * (ENOTSUP). */
 static int unsupported(fuse_req_t req, int err)
 {
 	return mnt_req_fs(req)->rw ? err : EROFS;
@@ -754,8 +758,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	if (mnt_req_fs(req)->rw) {
+		mnt_w_mknod(req, parent, name, mode, rdev);
+		return;
+	}
 	(void)parent, (void)name, (void)mode, (void)rdev;
-	fuse_reply_err(req, unsupported(req, EPERM));
+	fuse_reply_err(req, EROFS);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -790,8 +798,27 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	if (mnt_req_fs(req)->rw) {
+		mnt_w_symlink(req, link, parent, name);
+		return;
+	}
 	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, unsupported(req, EPERM));
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mnt_node *n = mnt_req_node(req, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+
+	if (!n)
+		return;
+	len = mnt_node_readlink(n, buf, sizeof(buf));
+	if (len < 0)
+		mnt_reply_err(req, (int)len);
+	else
+		fuse_reply_readlink(req, buf);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -807,8 +834,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	if (mnt_req_fs(req)->rw) {
+		mnt_w_link(req, ino, newparent, newname);
+		return;
+	}
 	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, unsupported(req, EPERM));
+	fuse_reply_err(req, EROFS);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -869,6 +900,7 @@ const struct fuse_lowlevel_ops mnt_ops = {
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
 	.symlink = op_symlink,
+	.readlink = op_readlink,
 	.rename = op_rename,
 	.link = op_link,
 	.open = op_open,

@@ -100,6 +100,7 @@ TIMED(unlink, MNT_OP_OTHER, (fuse_req_t req, fuse_ino_t p, const char *name), (r
 TIMED(rmdir, MNT_OP_OTHER, (fuse_req_t req, fuse_ino_t p, const char *name), (req, p, name))
 TIMED(symlink, MNT_OP_OTHER, (fuse_req_t req, const char *link, fuse_ino_t p, const char *name),
       (req, link, p, name))
+TIMED(readlink, MNT_OP_OTHER, (fuse_req_t req, fuse_ino_t ino), (req, ino))
 TIMED(rename, MNT_OP_OTHER,
       (fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np, const char *nn,
        unsigned int flags),
@@ -169,6 +170,7 @@ void mnt_ops_outer(struct fuse_lowlevel_ops *out)
 	WRAP(unlink);
 	WRAP(rmdir);
 	WRAP(symlink);
+	WRAP(readlink);
 	WRAP(rename);
 	WRAP(link);
 	WRAP(create);

@@ -20,9 +20,14 @@
  * file that is open for writing, or that was written, renamed or removed after its
  * check.
  *
- * Not supported (documented in faissfs(1)): hard links and symlinks (EPERM),
- * special files (EPERM), setting or removing extended attributes (ENOTSUP),
- * RENAME_EXCHANGE and rename flags other than RENAME_NOREPLACE (EINVAL).
+ * Symlinks, FIFOs, sockets and device nodes are made in the store as they are
+ * (the store holds them natively, FORMAT.md); the daemon never follows a symlink
+ * of the store.  Hard links are hard links in the store: a file with several names
+ * is one store inode, and replacing it (the unpack above, compaction) replaces it
+ * under every name (store_relink_tmp()).
+ *
+ * Not supported (documented in faissfs(1)): setting or removing extended attributes
+ * (ENOTSUP), RENAME_EXCHANGE and rename flags other than RENAME_NOREPLACE (EINVAL).
  */
 #include "write.h"
 #include "node.h"
@@ -298,6 +303,7 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 	struct mnt_ident was, now;
 	struct stat cur;
 	struct tmp_ref ref;
+	bool have_path = false;
 
 	snprintf(tmpname, sizeof(tmpname), "unpack.%d.%lu", (int)getpid(),
 		 atomic_fetch_add(&seq, 1));
@@ -314,15 +320,27 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 		if (!mnt_ident_eq(&was, &now))
 			rc = -EAGAIN; /* written, replaced or removed since we looked */
 	}
-	if (rc == 0) {
+	if (rc == 0 && st->st_nlink > 1) {
+		/* Several names: each gets the plain copy (no previous version kept). */
+		rc = store_relink_tmp(fs->st, tmpname, st);
+		if (rc > 0 && fstat(tfd, &cur) == 0)
+			mnt_node_replaced(fs->tab, NULL, st, &cur);
+		if (rc > 0)
+			return tfd;
+	} else if (rc == 0) {
 		ref.tmpfd = store_tmp_fd(fs->st);
 		ref.tmpname = tmpname;
-		ref.cmp = mnt_node_relpath(n, path, sizeof(path)) == 0 ? fs->cmp : NULL;
+		have_path = mnt_node_relpath(n, path, sizeof(path)) == 0;
+		ref.cmp = have_path ? fs->cmp : NULL;
 		ref.relpath = path;
 		rc = mnt_node_at(n, at_rename_from_tmp, &ref);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* The node follows its name to the plain copy (same bytes). */
+		if (fstat(tfd, &cur) == 0)
+			mnt_node_replaced(fs->tab, have_path ? path : NULL, st, &cur);
 		return tfd;
+	}
 	mnt_wr_unlock(fs->wr);
 	unlinkat(store_tmp_fd(fs->st), tmpname, 0);
 	close(tfd);
@@ -406,8 +424,7 @@ static void close_rw(struct mnt_fs *fs, struct mnt_node *n, dev_t dev, ino_t ino
 	struct stat st;
 	char path[4096];
 
-	if (wr_del(fs->wr, dev, ino))
-		mnt_node_drop_fd(n, dev, ino);
+	wr_del(fs->wr, dev, ino);
 	if (fs->cmp && mnt_node_relpath(n, path, sizeof(path)) == 0)
 		mnt_cmp_queue(fs->cmp, path,
 			      fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink ? (uint64_t)st.st_size
@@ -467,6 +484,7 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi)
 		return;
 	}
 	mnt_node_keep_fd(n, fd);
+	fh->kept = true;
 	mnt_handle_add(fs, &fh->link, mnt_fh_free);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;
@@ -528,6 +546,7 @@ void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		goto fail_node;
 	}
 	mnt_node_keep_fd(node, fd);
+	fh->kept = true;
 	e.ino = node->ino;
 	e.attr_timeout = MNT_TIMEOUT;
 	e.entry_timeout = MNT_TIMEOUT;
@@ -576,6 +595,161 @@ void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		return;
 	}
 	reply_entry_rw(req, node, &attr);
+}
+
+/* The store may hold symlinks, hard links and special files from now on: the
+ * superblock says so before the first one is made. */
+static int note_links(struct mnt_fs *fs)
+{
+	return store_feature_links(fs->st);
+}
+
+/* Sets the mode of the store entry @name in @dirfd, which must not be a symlink:
+ * through an O_PATH fd of it, so a name swapped for a symlink is never followed. */
+static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
+{
+	char path[64];
+	struct stat st;
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (S_ISLNK(st.st_mode))
+		rc = -EOPNOTSUPP; /* as lchmod(2) on Linux */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (rc == 0 && chmod(path, mode & 07777) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Looks up the entry just made as @name in @p and replies with it, or removes it
+ * again if that fails.  @made is the result of making it (0 or -errno). */
+static void reply_made(fuse_req_t req, struct mnt_node *p, const char *name, int made)
+{
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *node;
+	struct stat attr;
+	int rc = made;
+
+	if (rc == 0) {
+		rc = mnt_node_lookup(fs->tab, p, name, &attr, &node);
+		if (rc < 0)
+			unlinkat(p->dirfd, name, 0);
+	}
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	mnt_ctl_tree_changed(fs->ctl);
+	reply_entry_rw(req, node, &attr);
+}
+
+void mnt_w_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent);
+	int rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc == 0 && !S_ISREG(mode))
+		rc = note_links(fs);
+	if (rc == 0 && mknodat(p->dirfd, name, (mode & S_IFMT) | 0600, rdev) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		chown_to_caller(req, p->dirfd, name, -1);
+		/* The kernel applied the caller's umask already. */
+		rc = chmod_nofollow(p->dirfd, name, mode);
+		if (rc < 0)
+			unlinkat(p->dirfd, name, 0);
+	}
+	reply_made(req, p, name, rc);
+}
+
+void mnt_w_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *p = mnt_req_node(req, parent);
+	int rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc == 0)
+		rc = note_links(fs);
+	if (rc == 0 && symlinkat(target, p->dirfd, name) < 0)
+		rc = -errno;
+	if (rc == 0)
+		chown_to_caller(req, p->dirfd, name, -1);
+	reply_made(req, p, name, rc);
+}
+
+struct link_to {
+	int dirfd;
+	const char *name;
+};
+
+static int at_link(int dirfd, const char *name, void *arg)
+{
+	const struct link_to *to = arg;
+
+	return linkat(dirfd, name, to->dirfd, to->name, 0) < 0 ? -errno : 0;
+}
+
+void mnt_w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct mnt_fs *fs = mnt_req_fs(req);
+	struct mnt_node *n = mnt_req_node(req, ino), *np;
+	struct link_to to;
+	int rc;
+
+	if (!n)
+		return;
+	np = mnt_req_node(req, newparent);
+	if (!np)
+		return;
+	if (n->is_dir || !n->parent) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rc = name_check_rw(np, newname);
+	if (rc == 0)
+		rc = note_links(fs);
+	if (rc == 0) {
+		to.dirfd = np->dirfd;
+		to.name = newname;
+		/* Under the gate: the compactor does not swap the inode meanwhile. */
+		mnt_wr_lock(fs->wr);
+		rc = mnt_node_at(n, at_link, &to);
+		if (rc == -ENOENT && mnt_node_pfd(n) >= 0) {
+			char path[64];
+
+			/* Its own name is gone; it has others (an open, unlinked file has
+			 * no name at all: the kernel answered ENOENT before asking us). */
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", mnt_node_pfd(n));
+			rc = linkat(AT_FDCWD, path, np->dirfd, newname, AT_SYMLINK_FOLLOW) < 0
+				     ? -errno
+				     : 0;
+		}
+		mnt_wr_unlock(fs->wr);
+	}
+	if (rc == 0) {
+		rc = mnt_node_linked(fs->tab, n);
+		if (rc < 0)
+			log_warn("link %s: %s (the new name may show as another inode until the "
+				 "kernel looks it up again)",
+				 newname, strerror(-rc));
+		rc = 0;
+	}
+	if (rc < 0) {
+		mnt_reply_err(req, rc);
+		return;
+	}
+	reply_made(req, np, newname, 0);
 }
 
 void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -673,6 +847,60 @@ void mnt_w_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct
 	fuse_reply_write(req, done);
 }
 
+/* The times of @to_set of @attr for utimensat(): UTIME_OMIT where not set. */
+static void attr_times(const struct stat *attr, int to_set, struct timespec ts[2])
+{
+	ts[0] = ts[1] = (struct timespec){.tv_nsec = UTIME_OMIT};
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+}
+
+struct attr_req {
+	const struct stat *attr;
+	int to_set;
+	mode_t type;
+};
+
+/* Applies an attr_req to the store entry @name in @dirfd (a symlink, FIFO, socket or
+ * device: never opened, never followed). */
+static int at_apply_attr(int dirfd, const char *name, void *arg)
+{
+	const struct attr_req *r = arg;
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if ((st.st_mode & S_IFMT) != r->type)
+		return -ESTALE;
+	if (r->to_set & FUSE_SET_ATTR_SIZE)
+		return -EINVAL;
+	if (r->to_set & FUSE_SET_ATTR_MODE) {
+		int rc = chmod_nofollow(dirfd, name, r->attr->st_mode);
+
+		if (rc < 0)
+			return rc;
+	}
+	if ((r->to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fchownat(dirfd, name, (r->to_set & FUSE_SET_ATTR_UID) ? r->attr->st_uid : (uid_t)-1,
+		     (r->to_set & FUSE_SET_ATTR_GID) ? r->attr->st_gid : (gid_t)-1,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (r->to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec ts[2];
+
+		attr_times(r->attr, r->to_set, ts);
+		if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 /* Applies @to_set of @attr to the open file @fd. */
 static int apply_attr(int fd, const struct stat *attr, int to_set)
 {
@@ -685,16 +913,9 @@ static int apply_attr(int fd, const struct stat *attr, int to_set)
 	if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		return -errno;
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		struct timespec ts[2];
 
-		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-			ts[0].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			ts[1].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = attr->st_mtim;
+		attr_times(attr, to_set, ts);
 		if (futimens(fd, ts) < 0)
 			return -errno;
 	}
@@ -713,6 +934,18 @@ void mnt_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 
 	if (!n)
 		return;
+	if (!n->is_dir && n->type != S_IFREG) {
+		struct attr_req r = {.attr = attr, .to_set = to_set, .type = n->type};
+
+		rc = mnt_node_at(n, at_apply_attr, &r);
+		if (rc == 0)
+			rc = mnt_node_stat(fs->tab, n, &out);
+		if (rc < 0)
+			mnt_reply_err(req, rc);
+		else
+			fuse_reply_attr(req, &out, MNT_TIMEOUT);
+		return;
+	}
 	if (fi && !n->is_dir)
 		fh = (struct mnt_fh *)(uintptr_t)fi->fh;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -797,7 +1030,9 @@ void mnt_w_release(struct mnt_fs *fs, struct mnt_fh *fh)
 	if (fh->writable) {
 		/* The node's dup of a removed file goes with its last writer, so its space
 		 * is freed at close, as on a local filesystem. */
-		mnt_node_unkeep_fd(fh->node);
+		if (fh->kept)
+			mnt_node_unkeep_fd(fh->node);
+		fh->kept = false;
 		close_rw(fs, fh->node, fh->sdev, fh->sino, fh->fd);
 	}
 }

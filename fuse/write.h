@@ -26,6 +26,7 @@ struct mnt_fh {
 	int fd;			   /* plain files: read with pread, else -1 */
 	struct mnt_ctl_open track; /* objects: index load clocks (control.h) */
 	bool writable;		   /* fd is O_RDWR and counted in the writer set */
+	bool kept;		   /* holds a mnt_node_keep_fd() of node, given back at free */
 	dev_t sdev;		   /* writable: the store file's identity */
 	ino_t sino;
 };
@@ -54,6 +55,9 @@ void mnt_w_open(fuse_req_t req, struct mnt_node *n, struct fuse_file_info *fi);
 void mnt_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		  struct fuse_file_info *fi);
 void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void mnt_w_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void mnt_w_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name);
+void mnt_w_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
 void mnt_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir);
 void mnt_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags);
@@ -80,6 +84,11 @@ struct mnt_cmp;
 /* Starts @threads workers (0: one per CPU) compacting the plain files of @st that
  * are queued; @idle_ms: how long a file must be unchanged (0: no wait, offline).
  * @wr (may be NULL offline) is the publish gate.  Returns 0, -ENOMEM or -errno. */
+/* The inode table of the mount, told when a file of several names becomes an object
+ * (mnt_node_replaced()).  Call before mnt_cmp_scan() or any mnt_cmp_queue(). */
+struct mnt_table;
+void mnt_cmp_set_table(struct mnt_cmp *c, struct mnt_table *tab);
+
 int mnt_cmp_new(struct store *st, struct mnt_wr *wr, unsigned threads, unsigned idle_ms,
 		struct mnt_cmp **out);
 /* Stops and joins the workers; queued work is dropped (a later mount finds it

@@ -36,7 +36,7 @@ echo "== integration tests against the ASan+UBSan faissfs (about 2.5 min)"
 # Leaks too: the daemon frees at exit what the kernel still held open (a leak makes
 # it exit non-zero, which the tests check at unmount).
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	FAISSFS_STRESS_SECONDS=20 FAISSFS_CRASH_ITERATIONS=5 \
+	FAISSFS_STRESS_SECONDS=20 FAISSFS_CRASH_ITERATIONS=5 FAISSFS_RANDOM_SEGMENTS=4 \
 	ctest --test-dir build-asan --output-on-failure -L integration
 
 echo "== concurrent code under TSan"
@@ -58,7 +58,7 @@ echo "== the write path under TSan: the write tests against a TSan faissfs (abou
 cmake --build build-tsan -j"$jobs" --target faissfs it_random_reads it_hdr_patch
 TSAN_OPTIONS=halt_on_error=1 FAISSFS_STRESS_SECONDS=10 FAISSFS_CRASH_ITERATIONS=3 \
 	ctest --test-dir build-tsan --output-on-failure \
-	-R '^integration/(test_write_ops|test_write_unpack|test_write_crash|test_crash_faissx|test_stress_read)$'
+	-R '^integration/(test_write_ops|test_write_unpack|test_write_crash|test_crash_faissx|test_stress_read|test_posix)$'
 
 echo "== fuzz targets, ${FAISSFS_FUZZ_SECONDS:-20} s each (clang, ASan+UBSan)"
 bash scripts/fuzz.sh "${FAISSFS_FUZZ_SECONDS:-20}"

@@ -394,8 +394,15 @@ int store_writer_finish(struct store_writer *w, char **tmpname)
  * removes it. */
 static int publish_rename(struct store *st, const char *tmpname, int dirfd, const char *name)
 {
+	struct stat cur;
 	int ret;
 
+	/* A file with several names gets the new inode under each of them. */
+	if (fstatat(dirfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(cur.st_mode) &&
+	    cur.st_nlink > 1) {
+		ret = store_relink_tmp(st, tmpname, &cur);
+		return ret < 0 ? ret : 0;
+	}
 	if (renameat(st->tmp_fd, tmpname, dirfd, name)) {
 		ret = -errno;
 		log_error("%s: cannot publish the new object %s: %s (check the space and "

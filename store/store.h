@@ -450,6 +450,14 @@ void store_writer_set_head(struct store_writer *w, const void *buf, size_t len);
 int store_writer_commit(struct store_writer *w, int dirfd, const char *name, mode_t mode,
 			const struct timespec *mtime);
 
+/* Renames the temp file tmp/@tmpname over every name in the store of the file @was
+ * (its st_dev and st_ino: a file with several names), each directory fsynced; the
+ * temp file is gone afterwards in every case.  Never follows a symlink or crosses a
+ * mount.  Returns the number of names replaced, -ENOENT if none was found, or
+ * -errno (logged: the names done hold the new file, the others the old one, both
+ * whole). */
+int store_relink_tmp(struct store *st, const char *tmpname, const struct stat *was);
+
 /* Like commit, but leaves the finished object in tmp/ and gives its name there
  * (caller frees) for checks before publishing with store_publish_tmp(). */
 int store_writer_finish(struct store_writer *w, char **tmpname);

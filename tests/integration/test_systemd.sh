@@ -186,6 +186,11 @@ SH
 		fail "nobody cannot write through the hardened mount"
 	[ "$(stat -c %U "$hs/acme/idx/by-nobody.json")" = nobody ] ||
 		fail "a file nobody wrote is owned by $(stat -c %U "$hs/acme/idx/by-nobody.json") in the store"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s by-nobody.json "$T/hmnt/acme/idx/sl" ||
+		fail "nobody cannot make a symlink through the hardened mount"
+	[ "$(stat -c %U "$hs/acme/idx/sl")" = nobody ] || fail "nobody's symlink is not nobody's"
+	mknod "$T/hmnt/acme/idx/null" c 1 3 || fail "root cannot make a device node through it"
+	[ -c "$hs/acme/idx/null" ] || fail "the device node is not in the store"
 	unmount "$T/hmnt" "$hpid"
-	ok "bounding set {$caps}, no new privileges: mounts, reads, chowns, unmounts"
+	ok "bounding set {$caps}, no new privileges: mounts, reads, chowns, makes nodes, unmounts"
 fi

@@ -3,8 +3,9 @@
 # files with a reader following one of them; a reader that opened a file before it was
 # replaced or removed keeps the old bytes; truncate up and down (of plain files and of
 # objects); writing into the middle of an object; chmod and utimes; the errno of what
-# is not supported (hard links, symlinks, FIFOs, xattr writes, RENAME_EXCHANGE) and
-# RENAME_NOREPLACE.  Everything is compared byte for byte after a remount.
+# is not supported (xattr writes, RENAME_EXCHANGE) and RENAME_NOREPLACE (symlinks, hard
+# links and special files: test_posix.sh).  Everything is compared byte for byte after
+# a remount.
 . "$(dirname "$0")/lib.sh"
 
 store=$T/store
@@ -168,9 +169,6 @@ def expect(what, want, fn):
         return
     raise AssertionError(f"{what} succeeded")
 f0, f1 = os.path.join(d, "f0"), os.path.join(d, "f1")
-expect("hard link", errno.EPERM, lambda: os.link(f0, os.path.join(d, "hl")))
-expect("symlink", errno.EPERM, lambda: os.symlink("f0", os.path.join(d, "sl")))
-expect("mkfifo", errno.EPERM, lambda: os.mkfifo(os.path.join(d, "fifo")))
 expect("setxattr", errno.ENOTSUP, lambda: os.setxattr(f0, "user.x", b"1"))
 assert renameat2(f0, f1, 1) == errno.EEXIST, "RENAME_NOREPLACE onto a file"
 assert renameat2(f0, f1, 2) == errno.EINVAL, "RENAME_EXCHANGE"

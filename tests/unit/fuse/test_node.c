@@ -100,7 +100,7 @@ static void test_root(void **state)
 	assert_int_equal(mnt_node_stat(fx->t, fx->root, &attr), 0);
 	assert_true(S_ISDIR(attr.st_mode));
 	assert_int_equal(attr.st_ino, FUSE_ROOT_ID);
-	assert_int_equal(attr.st_nlink, 2);
+	assert_int_equal(attr.st_nlink, 3); /* 2 + "a"; the hidden .faissfs not counted */
 	assert_int_equal(mnt_table_count(fx->t), 1);
 	assert_null(mnt_node_get(fx->t, 12345));
 }
@@ -154,15 +154,79 @@ static void test_bad_names(void **state)
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "", &attr, &n), -ENOENT);
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, longname, &attr, &n), -ENAMETOOLONG);
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "missing", &attr, &n), -ENOENT);
-	/* Hidden: the store's metadata, symlinks and special files. */
+	/* Hidden: the store's metadata. */
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, ".faissfs", &attr, &n), -ENOENT);
-	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "link", &attr, &n), -ENOENT);
-	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "fifo", &attr, &n), -ENOENT);
-	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "fifo", &attr, &n), -ENOENT);
 	/* A file is no directory. */
 	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "plain", &attr, &f), 0);
 	assert_int_equal(mnt_node_lookup(fx->t, f, "x", &attr, &n), -ENOTDIR);
 	mnt_node_forget(fx->t, f, 1);
+	assert_int_equal(mnt_table_count(fx->t), 1);
+}
+
+/* Symlinks and FIFOs are nodes of their own type; readlink gives the target. */
+static void test_symlink_fifo(void **state)
+{
+	struct fx *fx = *state;
+	struct mnt_node *l, *f;
+	struct stat attr;
+	char buf[16];
+
+	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "link", &attr, &l), 0);
+	assert_true(S_ISLNK(attr.st_mode));
+	assert_int_equal(attr.st_size, 1);
+	assert_int_equal(mnt_node_readlink(l, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "a");
+	assert_int_equal(mnt_node_readlink(l, buf, 1), -ENAMETOOLONG);
+	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "fifo", &attr, &f), 0);
+	assert_true(S_ISFIFO(attr.st_mode));
+	assert_int_equal(mnt_node_readlink(f, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(mnt_node_stat(fx->t, f, &attr), 0);
+	assert_true(S_ISFIFO(attr.st_mode));
+	assert_int_equal(mnt_node_open_file(f, &attr), -ESTALE); /* never a FIFO opened as a file */
+	/* The name now holds another type: the node is stale. */
+	assert_int_equal(unlinkat(store_root_fd(fx->st), "fifo", 0), 0);
+	write_file(store_root_fd(fx->st), "fifo", "x", 1);
+	assert_int_equal(mnt_node_stat(fx->t, f, &attr), -ESTALE);
+	mnt_node_forget(fx->t, l, 1);
+	mnt_node_forget(fx->t, f, 1);
+	assert_int_equal(mnt_table_count(fx->t), 1);
+}
+
+/* Names of one file (hard links) are one node; when the name the node goes by is
+ * removed, another name the kernel looked up takes over. */
+static void test_hard_links(void **state)
+{
+	struct fx *fx = *state;
+	int rootfd = store_root_fd(fx->st), fd;
+	struct mnt_node *a, *p1, *p2, *p3;
+	struct stat attr, st;
+
+	assert_int_equal(linkat(rootfd, "plain", rootfd, "a/second", 0), 0);
+	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "plain", &attr, &p1), 0);
+	assert_int_equal(attr.st_nlink, 2);
+	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "a", &attr, &a), 0);
+	assert_int_equal(mnt_node_lookup(fx->t, a, "second", &attr, &p2), 0);
+	assert_ptr_equal(p1, p2);
+	assert_int_equal(attr.st_ino, p1->ino);
+	assert_int_equal(p1->nlookup, 2);
+
+	/* "plain" goes (as mnt_w_unlink does it): the node answers as a/second. */
+	assert_int_equal(unlinkat(rootfd, "plain", 0), 0);
+	mnt_node_unlinked(fx->t, fx->root, "plain");
+	assert_ptr_equal(p1->parent, a);
+	assert_string_equal(p1->name, "second");
+	assert_int_equal(mnt_node_stat(fx->t, p1, &attr), 0);
+	assert_int_equal(attr.st_nlink, 1);
+	fd = mnt_node_open_file(p1, &st);
+	assert_true(fd >= 0);
+	close(fd);
+	/* A new file under the old name is another node. */
+	write_file(rootfd, "plain", "other", 5);
+	assert_int_equal(mnt_node_lookup(fx->t, fx->root, "plain", &attr, &p3), 0);
+	assert_ptr_not_equal(p3, p1);
+	mnt_node_forget(fx->t, p3, 1);
+	mnt_node_forget(fx->t, p1, 2);
+	mnt_node_forget(fx->t, a, 1);
 	assert_int_equal(mnt_table_count(fx->t), 1);
 }
 
@@ -448,6 +512,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_same_ino, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_child_holds_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object, setup, teardown),
