@@ -1044,7 +1044,7 @@ int mnt_compact_store(const char *path, unsigned threads)
 	struct mnt_cmp_stats s;
 	int lock = -1, rc;
 
-	rc = store_open(path, 0, &st);
+	rc = store_open(path, STORE_QUIET, &st);
 	if (rc < 0) {
 		fprintf(stderr, "faissfs compact: '%s' %s\n", path, store_open_strerror(rc));
 		return rc;

@@ -46,6 +46,8 @@ int store_params_check(const struct store_params *p);
 int store_create(const char *path, const struct store_params *p);
 
 #define STORE_RDONLY 0x1 /* never write to the store (no tmp/ cleanup, no writers) */
+#define STORE_QUIET  0x2 /* a missing path, a non-directory or a non-store is not logged:
+			  * the caller says so (store_open_strerror()) */
 
 /* Opens the store at @path: reads the superblock and nothing else.
  * Errors: -ENOENT missing; -ENOTDIR not a directory; -EMEDIUMTYPE a directory

@@ -347,6 +347,8 @@ int store_open(const char *path, int flags, struct store **out)
 	st->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->root_fd < 0) {
 		ret = -errno;
+		if ((flags & STORE_QUIET) && (ret == -ENOENT || ret == -ENOTDIR))
+			goto fail;
 		if (ret == -ENOENT)
 			log_error("%s: no such directory: give the path of a faissfs store", path);
 		else if (ret == -ENOTDIR)
@@ -361,7 +363,9 @@ int store_open(const char *path, int flags, struct store **out)
 		fd = openat(st->meta_fd, FMT_SUPERBLOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->meta_fd < 0 || fd < 0) {
 		ret = -errno;
-		if (ret == -ENOENT || ret == -ENOTDIR) {
+		if ((ret == -ENOENT || ret == -ENOTDIR) && (flags & STORE_QUIET)) {
+			ret = -EMEDIUMTYPE;
+		} else if (ret == -ENOENT || ret == -ENOTDIR) {
 			log_error(
 				"%s: not a faissfs store (no %s/%s): create one with `faissfs init "
 				"DIR` or `faissfs import SRC DIR`",

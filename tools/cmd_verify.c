@@ -183,7 +183,7 @@ int cmd_verify(int argc, char *argv[])
 	vo.progress = !out.json && isatty(STDERR_FILENO);
 	vo.report = report;
 	vo.arg = &out;
-	ret = store_open(argv[first], vo.repair ? 0 : STORE_RDONLY, &st);
+	ret = store_open(argv[first], STORE_QUIET | (vo.repair ? 0 : STORE_RDONLY), &st);
 	if (ret) {
 		/* A damaged superblock is a problem of the store; a path that is no store
 		 * at all is not: it is said as such, not reported as damage. */
