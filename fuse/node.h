@@ -92,6 +92,9 @@ struct mnt_node {
 	int keep_fd;		 /* -1, or the store file opened through this node
 				  * (mnt_node_keep_fd): its stat once the name is gone */
 	unsigned nkeep;		 /* opens holding keep_fd; protected by lock */
+	unsigned gen;		 /* atomic: bumped when the mount rewrote the file as a new
+				  * inode that writes then change (an unpack): opens of the
+				  * old inode read the current one (struct mnt_fh.gen) */
 
 	/* Protected by the table lock: the other names (hard links) the kernel reached
 	 * this node by, as (parent inode, name); one takes over when the node's own

@@ -204,6 +204,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto fail;
 	}
 	fh->node = n;
+	fh->gen = __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE);
 	fh->obj = ob; /* NULL for a plain file */
 	if (ob)
 		mnt_ctl_open_begin(mnt_req_fs(req)->ctl, &fh->track, n, store_object_info(ob->so));
@@ -247,6 +248,40 @@ static uint64_t read_len(uint64_t lsize, size_t size, off_t off)
 	return lsize - (uint64_t)off < size ? lsize - (uint64_t)off : size;
 }
 
+/* A read through a read-only open of a file unpacked for a writer since (its object or
+ * plain file is an old inode now): from the node's current store file, so that the
+ * writer's bytes are seen, as on a local filesystem. */
+static void read_current(fuse_req_t req, struct mnt_fh *fh, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	struct mnt_obj *ob = NULL;
+	struct stat st;
+	int fd, rc;
+
+	fd = mnt_node_open_file(fh->node, &st);
+	if (fd < 0) {
+		mnt_reply_err(req, fd);
+		return;
+	}
+	rc = mnt_node_object(mnt_req_fs(req)->st, fh->node, fd, &st, &ob);
+	if (rc < 0) {
+		close(fd);
+		mnt_reply_err(req, rc);
+		return;
+	}
+	if (rc == 1) {
+		close(fd);
+		mnt_read_object(mnt_req_fs(req), req, ob, size, off);
+		mnt_node_object_put(fh->node, ob);
+		return;
+	}
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, 0);
+	close(fd);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -254,6 +289,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
 	(void)ino;
+	if (!fh->writable && __atomic_load_n(&fh->node->gen, __ATOMIC_ACQUIRE) != fh->gen) {
+		read_current(req, fh, size, off);
+		return;
+	}
 	if (fh->obj) {
 		/* Counted before the reply: once a reader has its bytes, the
 		 * metrics show them. */

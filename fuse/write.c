@@ -323,6 +323,8 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 	if (rc == 0 && st->st_nlink > 1) {
 		/* Several names: each gets the plain copy (no previous version kept). */
 		rc = store_relink_tmp(fs->st, tmpname, st);
+		if (rc > 0)
+			__atomic_add_fetch(&n->gen, 1, __ATOMIC_RELEASE);
 		if (rc > 0 && fstat(tfd, &cur) == 0)
 			mnt_node_replaced(fs->tab, NULL, st, &cur);
 		if (rc > 0)
@@ -336,7 +338,9 @@ static int unpack(struct mnt_fs *fs, struct mnt_node *n, int fd, const struct st
 		rc = mnt_node_at(n, at_rename_from_tmp, &ref);
 	}
 	if (rc == 0) {
-		/* The node follows its name to the plain copy (same bytes). */
+		/* The node follows its name to the plain copy (same bytes), which the
+		 * writer changes next: its read-only opens must read it from now on. */
+		__atomic_add_fetch(&n->gen, 1, __ATOMIC_RELEASE);
 		if (fstat(tfd, &cur) == 0)
 			mnt_node_replaced(fs->tab, have_path ? path : NULL, st, &cur);
 		return tfd;

@@ -27,6 +27,9 @@ struct mnt_fh {
 	struct mnt_ctl_open track; /* objects: index load clocks (control.h) */
 	bool writable;		   /* fd is O_RDWR and counted in the writer set */
 	bool kept;		   /* holds a mnt_node_keep_fd() of node, given back at free */
+	unsigned gen;		   /* read-only opens: node->gen at open; another value means
+				    * the file was unpacked for a writer since: reads go to the
+				    * node's current file, as on a local filesystem */
 	dev_t sdev;		   /* writable: the store file's identity */
 	ino_t sino;
 };

@@ -62,6 +62,30 @@ is_object "$store/big" && fail "big is still the object after a write to it"
 [ "$(stat -c %h "$store/big")" = 3 ] || fail "the written file has $(stat -c %h "$store/big") names, not 3"
 ok "a write through one name: all three names hold the new bytes, one inode"
 
+say "a read-only open of an object sees what another open writes, as on a local disk"
+for _ in $(seq 300); do
+	is_object "$store/big" && break
+	sleep 0.1
+done
+is_object "$store/big" || fail "big was not compacted again within 30 s"
+"$PYTHON" - "$mnt/big" <<'PY' || fail "a write through another open"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+before = os.pread(fd, 1 << 23, 0)
+w = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(w, b"NEW BYTES", 1000)
+os.pwrite(w, b"MORE", 2_500_000)
+os.close(w)
+after = os.pread(fd, 1 << 23, 0)
+want = bytearray(before)
+want[1000:1009] = b"NEW BYTES"
+want[2_500_000:2_500_004] = b"MORE"
+assert after == bytes(want), "the read-only open still reads the old object"
+os.close(fd)
+PY
+is_object "$store/big" && fail "big is still an object after the write"
+ok "the reader's next reads show the writer's bytes (the object was unpacked under it)"
+
 say "an object opened, then removed: fstat and reads go on"
 for _ in $(seq 300); do
 	is_object "$store/big" && break
