@@ -508,9 +508,9 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			r.store ? "MOUNTPOINT" : "STORE and MOUNTPOINT");
 		goto out;
 	}
-	if (!mnt_store_is_remote(r.store) && (r.endpoint || r.cred_file || r.cache_dir ||
-					       r.disk_cache_size || r.poll_interval ||
-					       r.s3_inflight)) {
+	if (!mnt_store_is_remote(r.store) &&
+	    (r.endpoint || r.cred_file || r.cache_dir || r.disk_cache_size || r.poll_interval ||
+	     r.s3_inflight)) {
 		fprintf(stderr,
 			"faissfs mount: -o endpoint, cred_file, cache_dir, disk_cache_size, "
 			"poll_interval and s3_inflight are for remote stores (STORE "
@@ -607,8 +607,8 @@ static int mountpoint_in_store(const char *store_abs, const char *mnt)
 	size_t n = store_abs ? strlen(store_abs) : 0;
 	int rc = 0;
 
-	if (m && n && !strncmp(m, store_abs, n) && (m[n] == '/' || m[n] == '\0' ||
-						      (n == 1 && store_abs[0] == '/'))) {
+	if (m && n && !strncmp(m, store_abs, n) &&
+	    (m[n] == '/' || m[n] == '\0' || (n == 1 && store_abs[0] == '/'))) {
 		fprintf(stderr,
 			"faissfs mount: the mount point '%s' is inside the store '%s': the "
 			"daemon would serve its own mount to itself and hang; choose a mount "
@@ -640,13 +640,14 @@ static int open_remote(const struct mnt_opts *o, struct store_remote **out)
 	if (rc == 0) {
 		rc = store_remote_sync(*out, NULL, NULL, &ss);
 		if (rc == 0)
-			log_info("%s: generation %llu, %llu entries, in the view %s",
-				 o->store, (unsigned long long)ss.gen,
-				 (unsigned long long)ss.entries, store_remote_view(*out));
+			log_info("%s: generation %llu, %llu entries, in the view %s", o->store,
+				 (unsigned long long)ss.gen, (unsigned long long)ss.entries,
+				 store_remote_view(*out));
 	}
 	if (rc < 0) {
-		fprintf(stderr, "faissfs mount: cannot serve the remote store '%s' (see the "
-				"message above)\n",
+		fprintf(stderr,
+			"faissfs mount: cannot serve the remote store '%s' (see the "
+			"message above)\n",
 			o->store);
 		store_remote_free(*out);
 		*out = NULL;
@@ -698,7 +699,8 @@ static int check_mountpoint(const char *mnt)
 			closedir(d);
 		if (!empty)
 			fprintf(stderr,
-				"faissfs mount: warning: the mount point '%s' is not empty: what it "
+				"faissfs mount: warning: the mount point '%s' is not empty: what "
+				"it "
 				"holds is hidden while the store is mounted there\n",
 				mnt);
 	}
@@ -902,7 +904,8 @@ static int run(const struct mnt_opts *o)
 	if (lock_fd < 0) {
 		fprintf(stderr, "faissfs mount: cannot use store '%s' (see the message above%s)\n",
 			o->store,
-			fs.remote ? "; give each mount of a remote store its own -o cache_dir" : "");
+			fs.remote ? "; give each mount of a remote store its own -o cache_dir"
+				  : "");
 		goto out;
 	}
 	/* Absolute: the daemon chdirs to / and unmounts by this path at exit. */
@@ -984,9 +987,9 @@ static int run(const struct mnt_opts *o)
 	}
 	/* A remote store's read-ahead workers mostly wait on the network: as many as
 	 * requests may be in flight, so that they keep it busy. */
-	workers = o->workers ? o->workers
-			     : fs.remote ? (o->s3_inflight ? o->s3_inflight : MNT_REMOTE_WORKERS)
-					 : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	workers = o->workers  ? o->workers
+		  : fs.remote ? (o->s3_inflight ? o->s3_inflight : MNT_REMOTE_WORKERS)
+			      : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	rc = mnt_ra_new(fs.cache, workers ? workers : 1, o->readahead, &fs.ra);
 	if (rc < 0) {
 		log_error("cannot start the read-ahead workers: %s (try -o readahead=0)",
@@ -1014,8 +1017,9 @@ static int run(const struct mnt_opts *o)
 	}
 	log_info("serving %s at %s, %s (cache %llu MiB, up to %u threads, read-ahead %u chunks "
 		 "on %u workers)",
-		 fs.remote ? o->store : store_path(fs.st), mnt_abs, fs.rw ? "writable" : "read-only", o->cache_size >> 20,
-		 o->threads, o->readahead, workers);
+		 fs.remote ? o->store : store_path(fs.st), mnt_abs,
+		 fs.rw ? "writable" : "read-only", o->cache_size >> 20, o->threads, o->readahead,
+		 workers);
 	/* No-ops unless started by systemd with Type=notify. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", store_path(fs.st), mnt_abs);
 	/* After READY; it preloads only once INIT is answered (mnt_pre_ready()). */

@@ -56,13 +56,13 @@ struct mnt_old_name {
 
 struct mnt_table {
 	pthread_mutex_t lock;
-	struct mnt_node **by_ino;  /* protected by lock; every live node */
-	struct mnt_node **by_name; /* protected by lock; nodes with in_name_hash */
+	struct mnt_node **by_ino;		    /* protected by lock; every live node */
+	struct mnt_node **by_name;		    /* protected by lock; nodes with in_name_hash */
 	struct mnt_node *by_sino[MNT_SINO_BUCKETS]; /* protected by lock; in_sino_hash */
-	size_t nbuckets;	   /* protected by lock; a power of two, both tables */
-	uint64_t count;		   /* protected by lock; nodes in by_ino */
-	uint64_t next_ino;	   /* protected by lock */
-	struct mnt_node *root;	   /* immutable */
+	size_t nbuckets;       /* protected by lock; a power of two, both tables */
+	uint64_t count;	       /* protected by lock; nodes in by_ino */
+	uint64_t next_ino;     /* protected by lock */
+	struct mnt_node *root; /* immutable */
 
 	pthread_mutex_t warn_lock;
 	uint64_t *warned; /* protected by warn_lock: hashes of (parent ino, name) */
@@ -669,8 +669,7 @@ out:
 /* Same store entry: the node stands for the inode @st of that type. */
 static bool node_is(const struct mnt_node *n, const struct stat *st)
 {
-	return n->sdev == st->st_dev && n->sino == st->st_ino &&
-	       n->type == (st->st_mode & S_IFMT);
+	return n->sdev == st->st_dev && n->sino == st->st_ino && n->type == (st->st_mode & S_IFMT);
 }
 
 /* Remembers @name in @parent as another name of @node, unless it is its own or
@@ -1035,8 +1034,8 @@ int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr)
 	return node_fill_attr(node, -1, &st, attr);
 }
 
-int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
-		    const struct stat *st, struct mnt_obj **out)
+int mnt_node_object(const struct store *store, struct mnt_node *node, int fd, const struct stat *st,
+		    struct mnt_obj **out)
 {
 	struct store_object *so = NULL;
 	struct mnt_obj *ob, *old = NULL;
@@ -1286,9 +1285,8 @@ void mnt_node_unlinked(struct mnt_table *t, struct mnt_node *parent, const char 
 
 /* The name @name in @parent of the file @st (several names), an alias of its node,
  * is @newname in @newparent now.  Caller holds t->lock. */
-static void alias_moved_locked(struct mnt_table *t, const struct stat *st,
-			       struct mnt_node *parent, const char *name,
-			       struct mnt_node *newparent, const char *newname)
+static void alias_moved_locked(struct mnt_table *t, const struct stat *st, struct mnt_node *parent,
+			       const char *name, struct mnt_node *newparent, const char *newname)
 {
 	struct mnt_node *n = find_sino(t, st->st_dev, st->st_ino, st->st_mode & S_IFMT);
 	char *copy;

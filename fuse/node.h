@@ -70,7 +70,7 @@ struct mnt_node {
 	char *name;		 /* "" for the root */
 	dev_t sdev; /* identity of the store entry at lookup; protected by the table lock */
 	ino_t sino; /* (changed when a file of several names is replaced: mnt_node_replaced) */
-	int dirfd; /* directories: O_RDONLY|O_DIRECTORY fd, else -1 */
+	int dirfd;  /* directories: O_RDONLY|O_DIRECTORY fd, else -1 */
 
 	/* Protected by the table lock (mnt_table.lock). */
 	uint64_t nlookup;
@@ -143,8 +143,8 @@ void mnt_node_forget(struct mnt_table *t, struct mnt_node *node, uint64_t n);
 
 /* Attributes as the mount shows them: the store entry's mode, owner, times, link
  * count and st_blocks (disk use, compressed); st_size the logical size; st_ino ours;
- * the root's link count leaves out the hidden .faissfs.  Errors as mnt_node_lookup, and -ESTALE when the name now
- * holds an entry of another type (or another directory). */
+ * the root's link count leaves out the hidden .faissfs.  Errors as mnt_node_lookup, and -ESTALE
+ * when the name now holds an entry of another type (or another directory). */
 int mnt_node_stat(struct mnt_table *t, struct mnt_node *node, struct stat *attr);
 
 /* Opens the node's store file read-only (O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC: a FIFO
@@ -186,8 +186,8 @@ void mnt_node_replaced(struct mnt_table *t, const char *relpath, const struct st
  * its bucket; @store may be NULL for a local one).  Returns 1 and
  * a reference in *out (give it back with mnt_node_object_put()), 0 if the file
  * is a plain file, or -EUCLEAN / -EPROTONOSUPPORT / -errno. */
-int mnt_node_object(const struct store *store, struct mnt_node *node, int fd,
-		    const struct stat *st, struct mnt_obj **out);
+int mnt_node_object(const struct store *store, struct mnt_node *node, int fd, const struct stat *st,
+		    struct mnt_obj **out);
 
 /* Gives back a reference from mnt_node_object() on @node; when no other user is
  * left, the node drops its own reference too.  NULL @ob is fine. */

@@ -285,8 +285,7 @@ static int scan_one(void *arg, const struct store_walk_entry *e)
 	problem(sc,
 		"%s/%s %s: import does not cross into another filesystem; import that "
 		"one separately or move it out of SRC, then run import again",
-		sc->src, e->rel,
-		S_ISDIR(m) ? "is a mount point" : "is of an unknown file type");
+		sc->src, e->rel, S_ISDIR(m) ? "is a mount point" : "is of an unknown file type");
 	return 0;
 }
 
@@ -1147,14 +1146,14 @@ int store_import(struct store *st, const char *src, const struct store_import_op
 	log_msg(r == 0 ? LOG_LVL_DEBUG : LOG_LVL_WARN,
 		"import: %s %llu files (%llu skipped as already stored), %llu dirs, %llu "
 		"symlinks, %llu special files, %llu extra hard links, %.1f MiB -> "
-		 "%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s",
-		 r == 0 ? "done:" : "stopped after", (unsigned long long)acc.files,
-		 (unsigned long long)acc.skipped, (unsigned long long)acc.dirs,
-		 (unsigned long long)acc.symlinks, (unsigned long long)acc.specials,
-		 (unsigned long long)acc.links,
-		 (double)acc.logical_bytes / 1048576.0, (double)acc.stored_bytes / 1048576.0,
-		 acc.stored_bytes ? (double)acc.logical_bytes / (double)acc.stored_bytes : 0.0,
-		 secs, secs > 0 ? (double)acc.logical_bytes / secs / 1048576.0 : 0.0);
+		"%.1f MiB stored (ratio %.2f) in %.1f s, %.1f MiB/s",
+		r == 0 ? "done:" : "stopped after", (unsigned long long)acc.files,
+		(unsigned long long)acc.skipped, (unsigned long long)acc.dirs,
+		(unsigned long long)acc.symlinks, (unsigned long long)acc.specials,
+		(unsigned long long)acc.links, (double)acc.logical_bytes / 1048576.0,
+		(double)acc.stored_bytes / 1048576.0,
+		acc.stored_bytes ? (double)acc.logical_bytes / (double)acc.stored_bytes : 0.0, secs,
+		secs > 0 ? (double)acc.logical_bytes / secs / 1048576.0 : 0.0);
 	if (r == 0 && stats)
 		*stats = acc;
 out:

@@ -311,8 +311,8 @@ static struct store_object *object_new(const struct store_source_ops *ops, void 
 	return o;
 }
 
-int store_object_open_source(const struct store_source_ops *ops, void *arg,
-			     uint64_t stored_size, const char *logname, struct store_object **out)
+int store_object_open_source(const struct store_source_ops *ops, void *arg, uint64_t stored_size,
+			     const char *logname, struct store_object **out)
 {
 	struct store_object *o = object_new(ops, arg, -1, logname);
 	int ret;

@@ -46,8 +46,9 @@ int store_params_check(const struct store_params *p);
 int store_create(const char *path, const struct store_params *p);
 
 #define STORE_RDONLY 0x1 /* never write to the store (no tmp/ cleanup, no writers) */
-#define STORE_QUIET  0x2 /* a missing path, a non-directory or a non-store is not logged:
-			  * the caller says so (store_open_strerror()) */
+/* A missing path, a non-directory or a non-store is not logged: the caller says so
+ * (store_open_strerror()). */
+#define STORE_QUIET 0x2
 
 /* Opens the store at @path: reads the superblock and nothing else.
  * Errors: -ENOENT missing; -ENOTDIR not a directory; -EMEDIUMTYPE a directory
@@ -204,8 +205,7 @@ struct store_source_ops {
 	const char *name; /* "local", "s3": for log lines */
 	/* Reads @len stored bytes at @off into @buf.  Returns the bytes read (fewer
 	 * only at the end of the object) or -errno. */
-	ssize_t (*pread)(void *arg, void *buf, size_t len, uint64_t off,
-			 enum store_src_what what);
+	ssize_t (*pread)(void *arg, void *buf, size_t len, uint64_t off, enum store_src_what what);
 	/* Optional: bytes at [@off, @off+@len) that pread gave failed their check:
 	 * drop any copy kept of them, so the next pread fetches them again. */
 	void (*invalidate)(void *arg, uint64_t off, size_t len);
@@ -217,9 +217,8 @@ struct store_source_ops {
  * object takes over (released on failure too).  Checks header and trailer as
  * store_object_openat() does.  Errors as store_object_openat(), and those of the
  * source.  Caller frees with store_object_free(). */
-int store_object_open_source(const struct store_source_ops *ops, void *arg,
-			     uint64_t stored_size, const char *logname,
-			     struct store_object **out);
+int store_object_open_source(const struct store_source_ops *ops, void *arg, uint64_t stored_size,
+			     const char *logname, struct store_object **out);
 
 /* --- remote stores (remote.c, remote_view.c, push.c; FORMAT.md section 8) --------
  * A store published to an S3 bucket is served read-only from a local view: a
@@ -259,11 +258,11 @@ int store_remote_cache_open(struct store_remote *r);
 typedef void (*store_remote_changed_fn)(void *arg, const char *path);
 
 struct store_remote_sync_stats {
-	bool updated;	   /* a new manifest was applied */
-	uint64_t gen;	   /* its generation */
-	uint64_t entries;  /* its entries */
-	unsigned changed;  /* reference files written or directories made */
-	unsigned removed;  /* view entries removed */
+	bool updated;	  /* a new manifest was applied */
+	uint64_t gen;	  /* its generation */
+	uint64_t entries; /* its entries */
+	unsigned changed; /* reference files written or directories made */
+	unsigned removed; /* view entries removed */
 };
 
 /* Brings the view to the bucket's manifest (one conditional GET when it has not
@@ -562,9 +561,9 @@ struct store_verify_opts {
 
 struct store_verify_stats {
 	uint64_t files, objects, plain, dirs; /* files: regular files checked, one per inode */
-	uint64_t symlinks, special; /* special: FIFOs, sockets, devices (valid entries) */
-	uint64_t links;		    /* names of a hard-linked file besides the one checked */
-	uint64_t skipped;	    /* mount points in the store: not crossed (warned) */
+	uint64_t symlinks, special;	      /* special: FIFOs, sockets, devices (valid entries) */
+	uint64_t links;	  /* names of a hard-linked file besides the one checked */
+	uint64_t skipped; /* mount points in the store: not crossed (warned) */
 	uint64_t chunks, logical_bytes, stored_bytes;
 	uint64_t problems, quarantined, tmp_removed;
 	double seconds;

@@ -80,7 +80,7 @@ struct store_meta {
 struct store_object {
 	int fd; /* the local file, or -1 when the bytes come from another source */
 	const struct store_source_ops *sops; /* where the stored bytes come from */
-	void *sarg;			      /* sops' argument; released at free */
+	void *sarg;			     /* sops' argument; released at free */
 	char *logname;
 	struct store_object_info info;
 	uint64_t header_checksum;

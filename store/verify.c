@@ -47,8 +47,8 @@
 #define PROGRESS_NSEC 250000000L
 
 struct vfile {
-	char *path;	  /* relative to the store root */
-	dev_t dev;	  /* the walk's lstat: names of one inode are checked once */
+	char *path; /* relative to the store root */
+	dev_t dev;  /* the walk's lstat: names of one inode are checked once */
 	ino_t ino;
 	nlink_t nlink;
 	uint64_t nchunks; /* set by the first pass; 0 for plain files */

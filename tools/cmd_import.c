@@ -105,8 +105,10 @@ int cmd_import(int argc, char *argv[])
 			fprintf(stderr,
 				"faissfs import: the data dir '%s' %s; give the FAISSx data "
 				"directory to import (nothing was created)\n",
-				src, stat(src, &sst) < 0 ? (errno == ENOENT ? "does not exist" : strerror(errno))
-							 : "is not a directory");
+				src,
+				stat(src, &sst) < 0
+					? (errno == ENOENT ? "does not exist" : strerror(errno))
+					: "is not a directory");
 			return 1;
 		}
 	}
@@ -171,8 +173,7 @@ int cmd_import(int argc, char *argv[])
 	       src, path, (unsigned long long)stats.files, (unsigned long long)stats.skipped,
 	       (unsigned long long)stats.dirs, (unsigned long long)stats.symlinks,
 	       (unsigned long long)stats.specials, (unsigned long long)stats.links,
-	       (double)stats.logical_bytes / 1048576.0,
-	       (double)stats.stored_bytes / 1048576.0,
+	       (double)stats.logical_bytes / 1048576.0, (double)stats.stored_bytes / 1048576.0,
 	       stats.stored_bytes ? (double)stats.logical_bytes / (double)stats.stored_bytes : 0.0,
 	       stats.seconds,
 	       stats.seconds > 0 ? (double)stats.logical_bytes / stats.seconds / 1048576.0 : 0.0);

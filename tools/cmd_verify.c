@@ -191,8 +191,9 @@ int cmd_verify(int argc, char *argv[])
 			if (out.json)
 				printf("{\"path\":\".faissfs/superblock\",\"chunk\":-1,"
 				       "\"offset\":0,\"errno\":%d,\"what\":\"%s\"}\n",
-				       -ret, ret == -EUCLEAN ? "the superblock is corrupt"
-							     : "made by a newer faissfs");
+				       -ret,
+				       ret == -EUCLEAN ? "the superblock is corrupt"
+						       : "made by a newer faissfs");
 			else
 				printf("PROBLEM .faissfs/superblock: %s\n",
 				       ret == -EUCLEAN ? "the superblock is corrupt"
@@ -216,8 +217,8 @@ int cmd_verify(int argc, char *argv[])
 		       ",\"quarantined\":%" PRIu64 ",\"tmp_removed\":%" PRIu64
 		       ",\"seconds\":%.3f}\n",
 		       s.files, s.objects, s.plain, s.dirs, s.symlinks, s.special, s.links,
-		       s.skipped, s.chunks, s.logical_bytes,
-		       s.stored_bytes, s.problems, s.quarantined, s.tmp_removed, s.seconds);
+		       s.skipped, s.chunks, s.logical_bytes, s.stored_bytes, s.problems,
+		       s.quarantined, s.tmp_removed, s.seconds);
 	} else {
 		printf("%s: %" PRIu64 " objects, %" PRIu64 " plain files, %" PRIu64 " chunks "
 		       "(%.1f MiB) checked in %.2f s: %" PRIu64 " problem%s",

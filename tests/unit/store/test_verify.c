@@ -5,7 +5,8 @@
  * the trailer, a FAISS header that disagrees with the trailer, a broken header)
  * is reported with its file, chunk and offset; repair moves exactly the damaged
  * objects to .faissfs/quarantine/ and removes idle temp files; symlinks and FIFOs
- * are valid entries, counted by kind; a hard-linked object is checked once.  store_lock() excludes a second holder and names the first.
+ * are valid entries, counted by kind; a hard-linked object is checked once.  store_lock() excludes
+ * a second holder and names the first.
  */
 #include <errno.h>
 #include <fcntl.h>
