@@ -163,6 +163,20 @@ static void sino_insert(struct mnt_table *t, struct mnt_node *n)
 	n->in_sino_hash = true;
 }
 
+/* Takes @n out of the sino hash if it is in it.  Caller holds t->lock. */
+static void sino_remove(struct mnt_table *t, struct mnt_node *n)
+{
+	struct mnt_node **pp;
+
+	if (!n->in_sino_hash)
+		return;
+	pp = &t->by_sino[sino_bucket(n->sdev, n->sino)];
+	while (*pp != n)
+		pp = &(*pp)->next_sino;
+	*pp = n->next_sino;
+	n->in_sino_hash = false;
+}
+
 /* Caller holds t->lock. */
 static void hash_insert(struct mnt_table *t, struct mnt_node *n)
 {
@@ -204,13 +218,7 @@ static void hash_remove(struct mnt_table *t, struct mnt_node *n)
 	*pp = n->next_ino;
 	n->next_ino = NULL;
 	hash_remove_name(t, n);
-	if (n->in_sino_hash) {
-		pp = &t->by_sino[sino_bucket(n->sdev, n->sino)];
-		while (*pp != n)
-			pp = &(*pp)->next_sino;
-		*pp = n->next_sino;
-		n->in_sino_hash = false;
-	}
+	sino_remove(t, n);
 	t->count--;
 }
 
@@ -910,14 +918,7 @@ void mnt_node_replaced(struct mnt_table *t, const char *relpath, const struct st
 		n = NULL; /* the name leads to another file now: not this one's node */
 	if (n) {
 		linked = n->in_sino_hash;
-		if (linked) {
-			struct mnt_node **pp = &t->by_sino[sino_bucket(n->sdev, n->sino)];
-
-			while (*pp != n)
-				pp = &(*pp)->next_sino;
-			*pp = n->next_sino;
-			n->in_sino_hash = false;
-		}
+		sino_remove(t, n);
 		n->sdev = now->st_dev;
 		n->sino = now->st_ino;
 		if (linked)

@@ -575,39 +575,6 @@ fail:
 	mnt_reply_err(req, rc);
 }
 
-void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	struct mnt_fs *fs = mnt_req_fs(req);
-	struct mnt_node *p = mnt_req_node(req, parent), *node;
-	struct stat attr;
-	int rc;
-
-	if (!p)
-		return;
-	rc = name_check_rw(p, name);
-	if (rc == 0 && mkdirat(p->dirfd, name, 0700) < 0)
-		rc = -errno;
-	if (rc == 0) {
-		chown_to_caller(req, p->dirfd, name, -1);
-		if (fchmodat(p->dirfd, name, mode & 07777, 0) < 0)
-			rc = -errno;
-	}
-	if (rc == 0)
-		rc = mnt_node_lookup(fs->tab, p, name, &attr, &node);
-	if (rc < 0) {
-		mnt_reply_err(req, rc);
-		return;
-	}
-	reply_entry_rw(req, node, &attr);
-}
-
-/* The store may hold symlinks, hard links and special files from now on: the
- * superblock says so before the first one is made. */
-static int note_links(struct mnt_fs *fs)
-{
-	return store_feature_links(fs->st);
-}
-
 /* Sets the mode of the store entry @name in @dirfd, which must not be a symlink:
  * through an O_PATH fd of it, so a name swapped for a symlink is never followed. */
 static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
@@ -640,8 +607,8 @@ static void reply_made(fuse_req_t req, struct mnt_node *p, const char *name, int
 
 	if (rc == 0) {
 		rc = mnt_node_lookup(fs->tab, p, name, &attr, &node);
-		if (rc < 0)
-			unlinkat(p->dirfd, name, 0);
+		if (rc < 0 && unlinkat(p->dirfd, name, 0) < 0 && errno == EISDIR)
+			unlinkat(p->dirfd, name, AT_REMOVEDIR);
 	}
 	if (rc < 0) {
 		mnt_reply_err(req, rc);
@@ -649,6 +616,30 @@ static void reply_made(fuse_req_t req, struct mnt_node *p, const char *name, int
 	}
 	mnt_ctl_tree_changed(fs->ctl);
 	reply_entry_rw(req, node, &attr);
+}
+
+void mnt_w_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct mnt_node *p = mnt_req_node(req, parent);
+	int rc;
+
+	if (!p)
+		return;
+	rc = name_check_rw(p, name);
+	if (rc == 0 && mkdirat(p->dirfd, name, 0700) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		chown_to_caller(req, p->dirfd, name, -1);
+		rc = chmod_nofollow(p->dirfd, name, mode);
+	}
+	reply_made(req, p, name, rc);
+}
+
+/* The store may hold symlinks, hard links and special files from now on: the
+ * superblock says so before the first one is made. */
+static int note_links(struct mnt_fs *fs)
+{
+	return store_feature_links(fs->st);
 }
 
 void mnt_w_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)

@@ -593,24 +593,42 @@ static int store_parent(struct imp *im, const char *rel, const char **name)
 	return fd;
 }
 
-/* Makes the store's file @name in @dirfd carry @e's mode and mtime. */
-static int fix_attrs(int dirfd, const char *name, const struct entry *e, const char *logname)
+/* Gives the store entry @name in @dirfd @e's mode (not to a symlink: Linux has no
+ * mode on them) and mtime, and with @owner also its owner, never following @name.
+ * An owner that cannot be set without privileges (EPERM) is left as it is, with a
+ * warning: the mode and mtime are still set.  Returns 0 or -errno (logged). */
+static int set_attrs(int dirfd, const char *name, const struct entry *e, bool owner,
+		     const char *logname)
 {
 	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
+	bool chowned = false;
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		goto fail;
-	if ((st.st_mode & 07777) != e->mode && fchmodat(dirfd, name, e->mode, 0) < 0)
+	if (owner && (st.st_uid != e->uid || st.st_gid != e->gid)) {
+		chowned = fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) == 0;
+		if (!chowned && errno != EPERM)
+			goto fail;
+		if (!chowned)
+			log_warn("import: cannot give %s the owner %ld:%ld of its source (not "
+				 "privileged); it stays %ld:%ld",
+				 logname, (long)e->uid, (long)e->gid, (long)st.st_uid,
+				 (long)st.st_gid);
+	}
+	/* After the chown, which clears set-id bits.  fchmodat() follows a symlink,
+	 * so never on one (the lstat above says what @name is). */
+	if (!S_ISLNK(st.st_mode) && (chowned || (st.st_mode & 07777) != e->mode) &&
+	    fchmodat(dirfd, name, e->mode, 0) < 0)
 		goto fail;
 	if ((st.st_mtim.tv_sec != e->mtime.tv_sec || st.st_mtim.tv_nsec != e->mtime.tv_nsec) &&
 	    utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		goto fail;
 	return 0;
 fail:
-	log_error("import: cannot set the mode or mtime of %s: %s; check the store's "
+	log_error("import: cannot set the %smode or mtime of %s: %s; check the store's "
 		  "permissions, then run import again",
-		  logname, strerror(errno));
+		  owner ? "owner, " : "", logname, strerror(errno));
 	return -errno;
 }
 
@@ -660,7 +678,7 @@ static int import_file(struct imp *im, const struct entry *e)
 	if (r < 0)
 		goto out;
 	if (r == 1) {
-		r = fix_attrs(dirfd, name, &cur, logname);
+		r = set_attrs(dirfd, name, &cur, false, logname);
 		if (r < 0)
 			goto out;
 		im->stats->skipped++;
@@ -753,39 +771,6 @@ static int node_publish(struct imp *im, const char *tmpname, int dirfd, const ch
 	return r;
 }
 
-/* Gives the symlink or node @name in @dirfd @e's owner, mode (not for a symlink:
- * Linux has no mode on them) and mtime, never following @name.  An owner that
- * cannot be set without privileges (EPERM) is left as it is, with a warning: the
- * mode and mtime are still set.  Returns 0 or -errno (logged). */
-static int node_attrs(int dirfd, const char *name, const struct entry *e, const char *logname)
-{
-	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, e->mtime};
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		goto fail;
-	if ((st.st_uid != e->uid || st.st_gid != e->gid) &&
-	    fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != EPERM)
-			goto fail;
-		log_warn("import: cannot give %s the owner %ld:%ld of its source (not "
-			 "privileged); it stays %ld:%ld",
-			 logname, (long)e->uid, (long)e->gid, (long)st.st_uid, (long)st.st_gid);
-	}
-	/* After the chown, which clears set-id bits.  fchmodat() follows a symlink,
-	 * so it runs on nodes only (the lstat above says @name is one). */
-	if (e->kind == ENT_NODE && !S_ISLNK(st.st_mode) && fchmodat(dirfd, name, e->mode, 0) < 0)
-		goto fail;
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		goto fail;
-	return 0;
-fail:
-	log_error("import: cannot set the owner, mode or mtime of %s: %s; check the store's "
-		  "permissions, then run import again",
-		  logname, strerror(errno));
-	return -errno;
-}
-
 /* True if @name in @dirfd already is what @e asks for: a symlink with the same
  * target, or a node of the same type and device number. */
 static bool node_same(int dirfd, const char *name, const struct entry *e)
@@ -842,7 +827,7 @@ static int import_node(struct imp *im, const struct entry *e)
 			goto out;
 		}
 	}
-	r = node_attrs(dirfd, name, e, logname);
+	r = set_attrs(dirfd, name, e, true, logname);
 	if (r == 0 && e->kind == ENT_SYMLINK)
 		im->stats->symlinks++;
 	else if (r == 0)
@@ -955,7 +940,7 @@ static int fix_dirs(struct store *st, const struct scan *sc)
 			continue;
 		if (asprintf(&logname, "%s/%s", store_path(st), e->rel) < 0)
 			return -ENOMEM;
-		r = fix_attrs(store_root_fd(st), e->rel, e, logname);
+		r = set_attrs(store_root_fd(st), e->rel, e, false, logname);
 		free(logname);
 		if (r < 0)
 			return r;

@@ -16,6 +16,14 @@ mkdir "$mnt" "$plain"
 cmpare() { "$PYTHON" "$IT_DIR/posix_compare.py" "$@"; }
 is_object() { "$FAISSFS" inspect "$1" 2>/dev/null | grep -q ': faissfs object$'; }
 ino() { stat -c %i "$1"; }
+# wait_object NAME: the store file NAME becomes an object (compaction) within 30 s.
+wait_object() {
+	for _ in $(seq 300); do
+		is_object "$store/$1" && return
+		sleep 0.1
+	done
+	fail "$1 was not compacted within 30 s"
+}
 
 say "the same call sequences on the mount and on a plain directory"
 mount_fg "$store" "$mnt" "$T/d1.log" -o rw
@@ -37,11 +45,7 @@ mkdir "$mnt/other"
 ln "$mnt/big" "$mnt/big2"
 ln "$mnt/big" "$mnt/other/big3"
 cp "$mnt/big" "$T/big.want"
-for _ in $(seq 300); do
-	is_object "$store/big" && break
-	sleep 0.1
-done
-is_object "$store/big" || fail "big was not compacted within 30 s"
+wait_object big
 for n in big2 other/big3; do
 	is_object "$store/$n" || fail "$n is not the object big is"
 	[ "$(ino "$store/$n")" = "$(ino "$store/big")" ] || fail "$n is another inode than big in the store"
@@ -63,11 +67,7 @@ is_object "$store/big" && fail "big is still the object after a write to it"
 ok "a write through one name: all three names hold the new bytes, one inode"
 
 say "a read-only open of an object sees what another open writes, as on a local disk"
-for _ in $(seq 300); do
-	is_object "$store/big" && break
-	sleep 0.1
-done
-is_object "$store/big" || fail "big was not compacted again within 30 s"
+wait_object big
 "$PYTHON" - "$mnt/big" <<'PY' || fail "a write through another open"
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -87,11 +87,7 @@ is_object "$store/big" && fail "big is still an object after the write"
 ok "the reader's next reads show the writer's bytes (the object was unpacked under it)"
 
 say "an object opened, then removed: fstat and reads go on"
-for _ in $(seq 300); do
-	is_object "$store/big" && break
-	sleep 0.1
-done
-is_object "$store/big" || fail "big was not compacted again within 30 s"
+wait_object big
 "$PYTHON" - "$mnt" <<'PY' || fail "an object opened, then unlinked"
 import os, sys
 m = sys.argv[1]
