@@ -6,7 +6,8 @@
 #   runtime  what the faissfs daemon and tools need to run (fuse3)
 #   build    runtime, plus the compiler and the -dev packages of a build without
 #            FAISS (the Debian package's Build-Depends)
-#   run      build, plus python3-faiss for the sample indices of scripts/run.sh
+#   run      build, plus python3-faiss for the sample indices of scripts/run.sh and
+#            getfattr (attr) for what it suggests trying
 #   test     run, plus everything the tests, benchmarks and fuzzers use: FAISS's
 #            C API (built from Debian's faiss source, so a deb-src entry is
 #            added), cmocka, Ceph, squashfuse, fio, clang, debhelper, lintian and
@@ -24,11 +25,11 @@ build=(
 	libcurl4-openssl-dev # the S3 client of remote stores (remote/)
 	libsystemd-dev     # sd_notify of Type=notify
 )
-run=(python3-faiss python3-numpy libopenblas0)
+run=(python3-faiss python3-numpy libopenblas0 attr) # attr: getfattr, in what run.sh suggests
 tst=(
 	dpkg-dev libfaiss-dev libcmocka-dev zstd
 	ceph-mon ceph-mgr ceph-osd radosgw ceph-common # scripts/ceph-single-node.sh
-	squashfuse squashfs-tools fio attr bc util-linux # baselines, getfattr, setpriv
+	squashfuse squashfs-tools fio bc util-linux # baselines, setpriv
 	python3-prometheus-client
 	prometheus # for promtool only: tests check the metrics text with it
 	clang libclang-rt-14-dev # fuzz targets (libFuzzer)
