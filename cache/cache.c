@@ -12,6 +12,7 @@
  *
  *   c->shard[i].lock          one per shard, a leaf; never held with another shard's
  *     (s->cond waits on it)   lock, never held across fill(), malloc of a value or free
+ *   c->spare_lock             a leaf: the spare entries, taken with no shard lock held
  *
  * Everything else shared is an atomic read without locks: the statistics, c->bytes,
  * c->entries, c->budget, c->clock and the shards' victim hints.  c->bytes and c->entries change
@@ -68,6 +69,13 @@ struct cache {
 	_Atomic uint64_t prefetches;
 	_Atomic uint64_t prefetch_hits;
 	_Atomic uint64_t prefetch_unused;
+
+	/* Mapped entries evicted lately, kept for the next insert of the same size
+	 * (entry_alloc()): a stack through hnext, of spare_bytes in all. */
+	_Alignas(64) pthread_mutex_t spare_lock;
+	struct cache_entry *spare; /* protected by spare_lock */
+	size_t spare_bytes;	   /* protected by spare_lock */
+	_Atomic uint64_t recycled; /* statistics: relaxed */
 };
 
 /* A 64-bit mix of the key (the finaliser of MurmurHash3 applied to a running sum):
@@ -124,38 +132,94 @@ static void cache_unlock(struct cache_shard *s)
  * 1 GiB; with mmap it stays within 12 MiB of it (bench/bench_read.sh prints it). */
 #define CACHE_MMAP_MIN (64u * 1024)
 
-/* Allocates an entry of @total bytes (header and value).  NULL: no memory. */
-static struct cache_entry *entry_alloc(size_t total)
+/* At most this many bytes of evicted mapped entries are kept for reuse.  A fresh
+ * mapping costs a page fault and a zeroed page per 4 KiB when the fill first writes
+ * it, and its munmap a TLB shootdown: on a cold sequential read with the cache full,
+ * every insert paid both, a quarter of the daemon's CPU time (perf, bench_read.sh).
+ * A full cache evicts one entry per insert, so a few spares cover every thread that
+ * fills at once; more would only add to the RSS over the budget. */
+#define CACHE_SPARE_MAX (4u << 20)
+
+static size_t entry_total(size_t len)
 {
+	return sizeof(struct cache_entry) + len;
+}
+
+/* Allocates an entry of @total bytes (header and value), reusing a spare one of that
+ * size if there is one.  NULL: no memory.  Called without any shard lock. */
+static struct cache_entry *entry_alloc(struct cache *c, size_t total)
+{
+	struct cache_entry **pp, *e = NULL;
 	void *p;
 
 	if (total < CACHE_MMAP_MIN)
 		return malloc(total);
+	pthread_mutex_lock(&c->spare_lock);
+	for (pp = &c->spare; *pp; pp = &(*pp)->hnext) {
+		if (entry_total((*pp)->len) == total) {
+			e = *pp;
+			*pp = e->hnext;
+			c->spare_bytes -= total;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->spare_lock);
+	if (e) {
+		atomic_fetch_add_explicit(&c->recycled, 1, memory_order_relaxed);
+		return e;
+	}
 	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Frees an entry made by entry_alloc(); NULL is fine.  Called without any lock. */
-static void entry_free(struct cache_entry *e)
+/* Frees an entry made by entry_alloc(), or keeps it as a spare; NULL is fine.  Called
+ * without any shard lock. */
+static void entry_free(struct cache *c, struct cache_entry *e)
 {
 	size_t total;
 
 	if (!e)
 		return;
-	total = sizeof(*e) + e->len;
-	if (total < CACHE_MMAP_MIN)
+	total = entry_total(e->len);
+	if (total < CACHE_MMAP_MIN) {
 		free(e);
-	else
+		return;
+	}
+	pthread_mutex_lock(&c->spare_lock);
+	if (c->spare_bytes + total <= CACHE_SPARE_MAX) {
+		e->hnext = c->spare;
+		c->spare = e;
+		c->spare_bytes += total;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&c->spare_lock);
+	if (e)
 		munmap(e, total);
 }
 
+/* Unmaps the spare entries. */
+static void spare_drain(struct cache *c)
+{
+	struct cache_entry *e, *next;
+
+	pthread_mutex_lock(&c->spare_lock);
+	e = c->spare;
+	c->spare = NULL;
+	c->spare_bytes = 0;
+	pthread_mutex_unlock(&c->spare_lock);
+	for (; e; e = next) {
+		next = e->hnext;
+		munmap(e, entry_total(e->len));
+	}
+}
+
 /* Frees a chain of entries linked through hnext.  Called without any lock. */
-static void cache_free_chain(struct cache_entry *e)
+static void cache_free_chain(struct cache *c, struct cache_entry *e)
 {
 	while (e) {
 		struct cache_entry *next = e->hnext;
 
-		entry_free(e);
+		entry_free(c, e);
 		e = next;
 	}
 }
@@ -316,7 +380,7 @@ static void cache_evict(struct cache *c)
 		}
 		shard_update_hint(c, s);
 		cache_unlock(s);
-		cache_free_chain(dead);
+		cache_free_chain(c, dead);
 	}
 }
 
@@ -332,6 +396,10 @@ int cache_new_policy(size_t budget, const struct cache_policy_ops *ops, struct c
 	memset(c, 0, sizeof(*c));
 	c->ops = ops;
 	atomic_init(&c->budget, budget);
+	if (pthread_mutex_init(&c->spare_lock, NULL) != 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	for (i = 0; i < CACHE_SHARDS; i++) {
 		struct cache_shard *s = &c->shard[i];
 
@@ -364,6 +432,7 @@ err_shards:
 		pthread_mutex_destroy(&c->shard[i].lock);
 		free(c->shard[i].buckets);
 	}
+	pthread_mutex_destroy(&c->spare_lock);
 	free(c);
 	return -ENOMEM;
 }
@@ -391,7 +460,7 @@ void cache_free(struct cache *c)
 
 				/* A pin outliving the cache is the caller's bug. */
 				assert(e->refs == 0 && e->state == CACHE_READY);
-				entry_free(e);
+				entry_free(c, e);
 				e = next;
 			}
 		}
@@ -400,6 +469,8 @@ void cache_free(struct cache *c)
 		pthread_cond_destroy(&s->cond);
 		pthread_mutex_destroy(&s->lock);
 	}
+	spare_drain(c);
+	pthread_mutex_destroy(&c->spare_lock);
 	free(c);
 }
 
@@ -499,7 +570,7 @@ static int entry_fill(struct cache *c, struct cache_shard *s, struct cache_entry
 	if (s->waiters > 0)
 		pthread_cond_broadcast(&s->cond);
 	cache_unlock(s);
-	entry_free(dead);
+	entry_free(c, dead);
 	return rc;
 }
 
@@ -510,7 +581,7 @@ static struct cache_entry *entry_new(struct cache *c, const struct cache_key *k,
 	struct cache_entry *n = NULL;
 
 	if (len <= SIZE_MAX - sizeof(*n))
-		n = entry_alloc(sizeof(*n) + len);
+		n = entry_alloc(c, entry_total(len));
 	if (!n)
 		return NULL;
 	memset(n, 0, sizeof(*n));
@@ -539,7 +610,7 @@ int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill
 	if (e) {
 		rc = entry_hit(c, s, e, len, &dead);
 		cache_unlock(s);
-		entry_free(dead);
+		entry_free(c, dead);
 		if (rc == 0)
 			*out = e;
 		return rc;
@@ -556,8 +627,8 @@ int cache_get(struct cache *c, const struct cache_key *k, size_t len, cache_fill
 	if (e) {
 		rc = entry_hit(c, s, e, len, &dead);
 		cache_unlock(s);
-		entry_free(dead);
-		entry_free(n);
+		entry_free(c, dead);
+		entry_free(c, n);
 		if (rc == 0)
 			*out = e;
 		return rc;
@@ -597,7 +668,7 @@ int cache_prefetch(struct cache *c, const struct cache_key *k, size_t len, cache
 	e = shard_find(s, k, hash);
 	if (e) {
 		cache_unlock(s);
-		entry_free(n);
+		entry_free(c, n);
 		return -EEXIST;
 	}
 	n->prefetched = true;
@@ -632,15 +703,18 @@ void cache_put(struct cache *c, struct cache_entry *e)
 	cache_lock(s);
 	dead = entry_unpin(c, s, e);
 	cache_unlock(s);
-	entry_free(dead);
+	entry_free(c, dead);
 	if (cache_over_budget(c))
 		cache_evict(c);
 }
 
 void cache_set_budget(struct cache *c, size_t budget)
 {
-	atomic_store(&c->budget, budget);
+	uint64_t old = atomic_exchange(&c->budget, budget);
+
 	cache_evict(c);
+	if (budget < old)
+		spare_drain(c); /* memory is short, or wanted elsewhere */
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)
@@ -655,4 +729,5 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	out->prefetches = atomic_load_explicit(&c->prefetches, memory_order_relaxed);
 	out->prefetch_hits = atomic_load_explicit(&c->prefetch_hits, memory_order_relaxed);
 	out->prefetch_unused = atomic_load_explicit(&c->prefetch_unused, memory_order_relaxed);
+	out->recycled = atomic_load_explicit(&c->recycled, memory_order_relaxed);
 }

@@ -73,6 +73,7 @@ struct cache_stats {
 	uint64_t prefetches;	  /* entries filled by cache_prefetch() */
 	uint64_t prefetch_hits;	  /* gets that found a prefetched entry not got before */
 	uint64_t prefetch_unused; /* prefetched entries evicted before any get */
+	uint64_t recycled;	  /* inserts that reused an evicted entry's memory */
 };
 
 /* A snapshot of the counters (each read atomically, not all at one instant). */

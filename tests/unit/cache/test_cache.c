@@ -331,6 +331,50 @@ static void test_set_budget(void **state)
 	cache_free(c);
 }
 
+/* Gets @chunk with a value of @len bytes, checks it, puts it back. */
+static void touch_len(struct cache *c, uint64_t chunk, size_t len)
+{
+	struct filler f = {.chunk = chunk};
+	struct cache_key k = key(chunk);
+	struct cache_entry *e = NULL;
+
+	assert_int_equal(cache_get(c, &k, len, fill_pattern, &f, &e), 0);
+	check_bytes(e, chunk, len);
+	cache_put(c, e);
+}
+
+/* Mapped entries evicted by a full cache are reused by the next inserts of their size
+ * (no fresh mapping per insert), hold the new values, and are unmapped when the
+ * budget is lowered. */
+static void test_recycle(void **state)
+{
+	const size_t big = 256u * 1024;
+	struct cache *c = NULL;
+	struct cache_stats st;
+
+	(void)state;
+	assert_int_equal(cache_new_policy(4 * big, &cache_policy_lru, &c), 0);
+	for (uint64_t i = 0; i < 20; i++)
+		touch_len(c, i, big);
+	st = stats(c);
+	assert_int_equal(st.evictions, 16);
+	/* Insert i allocates before it evicts: the 5th evicts first, the 6th reuses. */
+	assert_int_equal(st.recycled, 15);
+	assert_int_equal(st.entries, 4);
+	/* Small values are malloc'ed, never kept. */
+	touch_len(c, 100, LEN);
+	assert_int_equal(stats(c).recycled, 15);
+	/* Lowering the budget drops the spares: the next insert maps fresh memory. */
+	cache_set_budget(c, big);
+	touch_len(c, 101, big);
+	assert_int_equal(stats(c).recycled, 15);
+	touch_len(c, 102, big); /* maps fresh, then evicts 101 into the spares */
+	assert_int_equal(stats(c).recycled, 15);
+	touch_len(c, 103, big); /* reuses 101's */
+	assert_int_equal(stats(c).recycled, 16);
+	cache_free(c);
+}
+
 /* A known sequence gives exact counters. */
 static void test_stats_exact(void **state)
 {
@@ -543,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_slru_scan_resistant),
 		cmocka_unit_test(test_slru_protected_cap),
 		cmocka_unit_test(test_slru_basics),
+		cmocka_unit_test(test_recycle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
