@@ -168,7 +168,11 @@ static struct cache_entry *entry_alloc(struct cache *c, size_t total)
 		atomic_fetch_add_explicit(&c->recycled, 1, memory_order_relaxed);
 		return e;
 	}
-	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Populated: the fill writes every byte at once, and faulting the pages in one
+	 * call costs far less than a fault per 4 KiB from the fill's first stores (cold
+	 * sequential dd of a 512 MB Flat: 0.6 GB/s with a fault per page, 1.2 with this). */
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		 -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
