@@ -76,6 +76,7 @@ struct cache {
 	struct cache_entry *spare; /* protected by spare_lock */
 	size_t spare_bytes;	   /* protected by spare_lock */
 	_Atomic uint64_t recycled; /* statistics: relaxed */
+	_Atomic uint64_t dropped;  /* statistics: relaxed */
 };
 
 /* A 64-bit mix of the key (the finaliser of MurmurHash3 applied to a running sum):
@@ -712,6 +713,25 @@ void cache_put(struct cache *c, struct cache_entry *e)
 		cache_evict(c);
 }
 
+void cache_put_drop(struct cache *c, struct cache_entry *e)
+{
+	struct cache_shard *s = &c->shard[cache_shard_index(e->hash)];
+	struct cache_entry *dead;
+
+	cache_lock(s);
+	if (e->refs == 1 && e->state == CACHE_READY) {
+		/* Pinned, so it is in no policy list: out of the table is out of the cache. */
+		shard_remove(c, s, e);
+		e->refs = 0;
+		dead = e;
+		atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+	} else {
+		dead = entry_unpin(c, s, e);
+	}
+	cache_unlock(s);
+	entry_free(c, dead);
+}
+
 void cache_set_budget(struct cache *c, size_t budget)
 {
 	uint64_t old = atomic_exchange(&c->budget, budget);
@@ -734,4 +754,5 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	out->prefetch_hits = atomic_load_explicit(&c->prefetch_hits, memory_order_relaxed);
 	out->prefetch_unused = atomic_load_explicit(&c->prefetch_unused, memory_order_relaxed);
 	out->recycled = atomic_load_explicit(&c->recycled, memory_order_relaxed);
+	out->dropped = atomic_load_explicit(&c->dropped, memory_order_relaxed);
 }

@@ -59,6 +59,10 @@ size_t cache_entry_len(const struct cache_entry *e);
 /* Unpins @e; the caller must not touch it afterwards. */
 void cache_put(struct cache *c, struct cache_entry *e);
 
+/* Gives @e back like cache_put() and drops it from the cache at once unless another
+ * caller holds it too: for values read once, whose memory is best reused at once. */
+void cache_put_drop(struct cache *c, struct cache_entry *e);
+
 /* Changes the budget at run time; evicts down to it at once (unpinned entries). */
 void cache_set_budget(struct cache *c, size_t budget);
 
@@ -74,6 +78,7 @@ struct cache_stats {
 	uint64_t prefetch_hits;	  /* gets that found a prefetched entry not got before */
 	uint64_t prefetch_unused; /* prefetched entries evicted before any get */
 	uint64_t recycled;	  /* inserts that reused an evicted entry's memory */
+	uint64_t dropped;	  /* entries dropped by cache_put_drop() */
 };
 
 /* A snapshot of the counters (each read atomically, not all at one instant). */

@@ -62,16 +62,17 @@ struct mnt_opts {
 	unsigned long long cache_size;
 	int cache_auto; /* -o cache_size=auto: cache_size from MemAvailable, then follows it */
 	enum log_level log_level;
-	char *metrics;		  /* owned, NULL or -o metrics=ADDR:PORT (HTTP endpoint) */
-	int metrics_allow_remote; /* -o metrics_allow_remote: a non-loopback ADDR is fine */
+	char *metrics;		     /* owned, NULL or -o metrics=ADDR:PORT (HTTP endpoint) */
+	int metrics_allow_remote;    /* -o metrics_allow_remote: a non-loopback ADDR is fine */
 	unsigned metrics_max_series; /* -o metrics_max_series=N: label sets per metric; 0: no cap */
-	char *fsname;		  /* owned, NULL: "faissfs:STORE" */
-	char *subtype;		  /* owned, NULL: "faissfs" */
-	char *kernel_opts;	  /* owned, NULL or generic mount flags: "noexec,noatime" */
-	char *log_file;		  /* owned, NULL or -o log_file=PATH */
+	char *fsname;		     /* owned, NULL: "faissfs:STORE" */
+	char *subtype;		     /* owned, NULL: "faissfs" */
+	char *kernel_opts;	     /* owned, NULL or generic mount flags: "noexec,noatime" */
+	char *log_file;		     /* owned, NULL or -o log_file=PATH */
 
 	int rw;			      /* -o rw (the default) or -o ro: writable mount (write.h) */
 	int compact;		      /* -o compact=on|off: background compaction (rw only) */
+	int drop_behind;	      /* -o drop_behind=on|off: see mnt_read_object() */
 	unsigned long long stage_max; /* -o stage_max=SIZE: staged bytes before writers wait */
 	unsigned preload;	      /* -o preload=N: warm the N most used indices; 0: off */
 
@@ -128,14 +129,15 @@ struct mnt_fs {
 	struct mnt_ra *ra;	/* immutable after mount; thread-safe itself */
 	const char *mountpoint; /* immutable: absolute, for the kernel read-ahead window */
 	unsigned kernel_ra_kb;	/* immutable: mnt_opts.kernel_ra_kb */
+	bool drop_behind;	/* immutable: mnt_opts.drop_behind */
 	bool rw;		/* immutable: -o rw, mutating requests served (write.h) */
 	struct mnt_wr *wr;	/* immutable after mount (rw only); thread-safe itself */
 	struct mnt_cmp *cmp;	/* immutable after mount; NULL: no compaction */
 	struct mnt_pre *pre;	/* immutable after mount; access counts, -o preload (preload.h) */
 	struct store_remote *remote; /* immutable after mount; NULL: a local store */
 	struct mnt_remote *poller;   /* immutable after mount; NULL: no polling */
-	pthread_mutex_t hlock;	/* leaf: protects handles */
-	struct mnt_hlink *handles; /* protected by hlock: open handles, see mnt_handle_add() */
+	pthread_mutex_t hlock;	     /* leaf: protects handles */
+	struct mnt_hlink *handles;   /* protected by hlock: open handles, see mnt_handle_add() */
 };
 
 /* Lists the handle @h (before the reply that gives it to the kernel), to be freed
@@ -206,9 +208,10 @@ int mnt_ra_set_depth(struct mnt_ra *ra, unsigned depth);
 unsigned mnt_ra_depth(struct mnt_ra *ra);
 
 /* Notes a read of [@off, @off+@len) of @ob (inside the object).  If it continues a
- * sequential stream, queues the chunks ahead of it (each job holds a reference on @ob);
- * never blocks on a decompression.  Thread-safe. */
-void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len);
+ * sequential stream, queues the chunks ahead of it (each job holds a reference on @ob)
+ * and returns true; false for a read that starts or restarts a stream, or with
+ * read-ahead off.  Never blocks on a decompression.  Thread-safe. */
+bool mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len);
 
 struct mnt_ra_stats {
 	uint64_t reads;	     /* object read requests served */

@@ -70,6 +70,11 @@ void mnt_usage(void)
 	       "  -o readahead=N     decompress N chunks ahead of a sequential reader, on the\n"
 	       "                     read-ahead workers (default %u; 0: off).  Random reads\n"
 	       "                     never read ahead.\n"
+	       "  -o drop_behind=on|off  drop a chunk from the cache once a sequential reader\n"
+	       "                     has read all of it (default on): the kernel's page cache\n"
+	       "                     holds those bytes, and the cache's memory is reused at\n"
+	       "                     once.  off: keep it for a re-read after the page cache\n"
+	       "                     let it go\n"
 	       "  -o workers=N       read-ahead decompression threads (default: one per CPU;\n"
 	       "                     for a remote store, s3_inflight)\n"
 	       "  -o kernel_readahead=SIZE  the kernel's read-ahead window on the mount (default\n"
@@ -195,6 +200,7 @@ struct mnt_raw {
 	char *subtype;
 	char *kernel_opts; /* generic mount flags for the kernel, "noexec,noatime" */
 	char *compact;
+	char *drop_behind;
 	char *stage_max;
 	char *preload;
 	char *endpoint;
@@ -239,6 +245,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	RAW("rw", rw, 1),
 	RAW("ro", rw, 0),
 	RAW("compact=%s", compact, 0),
+	RAW("drop_behind=%s", drop_behind, 0),
 	RAW("stage_max=%s", stage_max, 0),
 	RAW("preload=%s", preload, 0),
 	RAW("endpoint=%s", endpoint, 0),
@@ -308,6 +315,7 @@ static void raw_release(struct mnt_raw *r)
 	free(r->subtype);
 	free(r->kernel_opts);
 	free(r->compact);
+	free(r->drop_behind);
 	free(r->preload);
 	free(r->endpoint);
 	free(r->cred_file);
@@ -400,6 +408,16 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 			goto out;
 		}
 		o->compact = !strcmp(r.compact, "on");
+	}
+	o->drop_behind = 1;
+	if (r.drop_behind) {
+		if (strcmp(r.drop_behind, "on") && strcmp(r.drop_behind, "off")) {
+			fprintf(stderr,
+				"faissfs mount: bad value '%s' for -o drop_behind (on or off)\n",
+				r.drop_behind);
+			goto out;
+		}
+		o->drop_behind = !strcmp(r.drop_behind, "on");
 	}
 	o->stage_max = MNT_STAGE_MAX_DEFAULT;
 	if (r.stage_max && mnt_parse_size(r.stage_max, &o->stage_max) < 0) {
@@ -864,6 +882,7 @@ static int run(const struct mnt_opts *o)
 	pthread_mutex_init(&fs.hlock, NULL);
 	fs.ready_fd = o->ready_fd;
 	fs.kernel_ra_kb = o->kernel_ra_kb;
+	fs.drop_behind = o->drop_behind;
 	if (o->ready_fd >= 0 && fcntl(o->ready_fd, F_GETFD) < 0) {
 		fprintf(stderr, "faissfs mount: -o ready_fd=%d is not an open file descriptor\n",
 			o->ready_fd);
@@ -1042,9 +1061,11 @@ static int run(const struct mnt_opts *o)
 		ret = 0;
 	cache_get_stats(fs.cache, &cs);
 	log_info("unmounted %s (%llu inodes in use; cache: %llu hits, %llu misses, %llu "
-		 "evictions, %llu failed fills)",
+		 "evictions, %llu dropped behind a sequential reader, %llu inserts into reused "
+		 "memory, %llu failed fills)",
 		 mnt_abs, (unsigned long long)mnt_table_count(fs.tab), (unsigned long long)cs.hits,
 		 (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
+		 (unsigned long long)cs.dropped, (unsigned long long)cs.recycled,
 		 (unsigned long long)cs.fill_errors);
 	mnt_ra_get_stats(fs.ra, &ras);
 	log_info("read-ahead: %llu reads of %llu MiB, %llu triggers, %llu chunks queued, %llu "

@@ -9,6 +9,13 @@
  * destructor frees it when libfuse retires the thread.  Every read is noted for
  * read-ahead (readahead.c) before its own gets.
  *
+ * Drop-behind (-o drop_behind, on by default): a chunk that a read continuing a
+ * sequential stream covered whole is given back with cache_put_drop(), out of the
+ * cache at once.  Its bytes are in the kernel's page cache now, and the next chunk
+ * decompressed reuses its memory, which is already mapped and warm: a cold read of a
+ * 512 MB Flat went from 1.2 to 1.7 GB/s, and a one-pass read no longer holds its bytes
+ * twice.  The price: a re-read after the kernel let the pages go decompresses again.
+ *
  * Not done, by measurement: pushing the rest of a freshly decompressed chunk into the
  * page cache with fuse_lowlevel_notify_store() after the reply.  It cut the FUSE reads of
  * 4 KiB random preads by half and made them ~18x faster (later reads hit the page cache),
@@ -96,6 +103,7 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 	struct iovec stack_iov[READ_STACK_CHUNKS], *iov = stack_iov;
 	uint64_t cs = info->chunk_size, first, last, end, n, got = 0;
 	struct cache_key key;
+	bool seq = false;
 	int rc = 0;
 
 	if (off < 0) {
@@ -114,7 +122,7 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 	n = last - first + 1;
 	/* Before our own gets, so the workers start on the chunks ahead at once. */
 	if (fs->ra)
-		mnt_ra_note(fs->ra, ob, (uint64_t)off, end - (uint64_t)off);
+		seq = mnt_ra_note(fs->ra, ob, (uint64_t)off, end - (uint64_t)off);
 	if (n > READ_STACK_CHUNKS) {
 		ents = calloc(n, sizeof(*ents));
 		iov = calloc(n, sizeof(*iov));
@@ -146,8 +154,15 @@ void mnt_read_object(struct mnt_fs *fs, fuse_req_t req, struct mnt_obj *ob, size
 out:
 	if (rc < 0)
 		mnt_reply_err(req, rc);
-	for (uint64_t i = 0; i < got; i++)
-		cache_put(fs->cache, ents[i]);
+	for (uint64_t i = 0; i < got; i++) {
+		uint64_t cstart = (first + i) * cs;
+
+		if (seq && fs->drop_behind && rc == 0 && (uint64_t)off <= cstart &&
+		    end >= cstart + cache_entry_len(ents[i]))
+			cache_put_drop(fs->cache, ents[i]);
+		else
+			cache_put(fs->cache, ents[i]);
+	}
 	if (ents != stack_ents)
 		free(ents);
 	if (iov != stack_iov)

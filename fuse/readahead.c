@@ -214,15 +214,15 @@ static bool ra_queue(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t idx)
 
 /* Finds the stream a read of [@off, @off+@len) of @ob continues (it starts exactly where
  * the stream's last read ended), or recycles the least recently used slot for a new one.
- * Sets *from and *to to the chunks to queue (empty if none).  Caller holds
- * ra->streams_lock.
+ * Sets *from and *to to the chunks to queue (empty if none); returns true if the read
+ * continues a stream.  Caller holds ra->streams_lock.
  *
  * Exact contiguity in bytes is what tells a sequential reader: the kernel's read-ahead
  * asks for the range right after the previous one, whereas random page faults (1 MiB
  * read-around windows) and random reads rarely start at the very byte another read
  * ended.  Requests in flight together may arrive out of order; the one that arrives
  * early starts its own stream, which the next request continues. */
-static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t off, uint64_t len,
+static bool ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t off, uint64_t len,
 		      uint64_t cs, uint64_t nchunks, uint64_t *from, uint64_t *to)
 {
 	struct ra_stream *s = NULL, *lru = &ra->streams[0];
@@ -251,38 +251,40 @@ static void ra_follow(struct mnt_ra *ra, const struct mnt_obj *ob, uint64_t off,
 	if (!s) {
 		*lru = (struct ra_stream){.obj = ob, .end = off + len, .ahead = last + 1};
 		lru->used = ++ra->clock;
-		return;
+		return false;
 	}
 	s->used = ++ra->clock;
 	s->end = off + len;
 	if (++s->run < MNT_RA_TRIGGER)
-		return;
+		return true;
 	/* Keep `depth` chunks queued ahead; top up only once half of them are used, so a
 	 * reader of small requests does not queue one job per request. */
 	if (s->ahead < last + 1)
 		s->ahead = last + 1;
 	if (depth == 0 || (s->ahead > last + 1 + depth / 2 && depth > 1))
-		return;
+		return true;
 	*from = s->ahead;
 	*to = last + 1 + depth < nchunks ? last + 1 + depth : nchunks;
 	if (*to > *from)
 		s->ahead = *to;
+	return true;
 }
 
-void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len)
+bool mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t len)
 {
 	const struct store_object_info *info = store_object_info(ob->so);
 	uint64_t from, to;
+	bool seq;
 
 	atomic_fetch_add_explicit(&ra->reads, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ra->read_bytes, len, memory_order_relaxed);
 	if (atomic_load_explicit(&ra->depth, memory_order_relaxed) == 0 || len == 0)
-		return;
+		return false;
 	pthread_mutex_lock(&ra->streams_lock);
-	ra_follow(ra, ob, off, len, info->chunk_size, info->nchunks, &from, &to);
+	seq = ra_follow(ra, ob, off, len, info->chunk_size, info->nchunks, &from, &to);
 	pthread_mutex_unlock(&ra->streams_lock);
 	if (to <= from)
-		return;
+		return seq;
 	atomic_fetch_add_explicit(&ra->triggers, 1, memory_order_relaxed);
 	for (uint64_t idx = from; idx < to; idx++) {
 		if (!ra_queue(ra, ob, idx)) {
@@ -291,6 +293,7 @@ void mnt_ra_note(struct mnt_ra *ra, struct mnt_obj *ob, uint64_t off, uint64_t l
 		}
 		atomic_fetch_add_explicit(&ra->queued, 1, memory_order_relaxed);
 	}
+	return seq;
 }
 
 void mnt_ra_get_stats(struct mnt_ra *ra, struct mnt_ra_stats *out)

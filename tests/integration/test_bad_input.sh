@@ -37,6 +37,10 @@ say "usage errors exit 2"
 refused "mount without arguments" 2 "$FAISSFS" mount
 refused "mount with an unknown -o option" 2 "$FAISSFS" mount "$store" "$mnt" -o no_such_option=1
 not_mounted "$mnt" "unknown option"
+refused "mount with a bad -o drop_behind" 2 "$FAISSFS" mount "$store" "$mnt" -o drop_behind=maybe
+grep -q "drop_behind (on or off)" "$T/err.txt" ||
+	fail "the refusal of -o drop_behind=maybe does not say what it accepts"
+not_mounted "$mnt" "bad drop_behind"
 refused "mount with an unknown flag" 2 "$FAISSFS" mount --no-such-flag "$store" "$mnt"
 not_mounted "$mnt" "unknown flag"
 unchanged "usage errors"

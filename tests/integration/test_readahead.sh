@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test_readahead.sh - read-ahead on a real mount: it starts on sequential reads and not
 # on random ones (the daemon's read-ahead counters, logged at unmount), the kernel's
-# read-ahead window is raised to 1 MiB, and sequential, random (pread) and mmap readers
-# running at once over a tiny cache with deep read-ahead get exactly the source bytes.
+# read-ahead window is raised to 1 MiB, chunks read through by a sequential reader are
+# dropped from the cache (-o drop_behind) or kept, and sequential, random (pread) and
+# mmap readers running at once over a tiny cache with deep read-ahead get exactly the
+# source bytes.
 . "$(dirname "$0")/lib.sh"
 : "${RANDOM_READS:?set RANDOM_READS to the random_reads program}"
 
@@ -38,6 +40,37 @@ ahead=$(ra_stat "$T/seq.log" "decompressed ahead")
 [ -n "$ahead" ] && [ "$ahead" -gt 100 ] ||
 	fail "only '$ahead' of 384 chunks decompressed ahead ($(grep read-ahead: "$T/seq.log"))"
 ok "$trig triggers, $ahead chunks decompressed ahead"
+
+# decodes LOG: chunks decompressed in all (misses of readers + chunks read ahead).
+decodes() {
+	local m d
+	m=$(sed -n 's/.*cache: [0-9]* hits, \([0-9]*\) misses.*/\1/p' "$1" | tail -n 1)
+	d=$(ra_stat "$1" "decompressed ahead")
+	echo $((m + d))
+}
+dropped=$(sed -n 's/.* \([0-9][0-9]*\) dropped behind.*/\1/p' "$T/seq.log")
+[ -n "$dropped" ] && [ "$dropped" -ge 300 ] ||
+	fail "only '$dropped' of 384 chunks dropped behind the sequential reader ($(grep 'cache:' "$T/seq.log"))"
+ok "drop_behind (default on): $dropped of 384 chunks dropped once read"
+
+say "drop_behind: on decodes a re-read again, off serves it from the cache"
+for db in on off; do
+	mount_fg "$store" "$mnt" "$T/db-$db.log" -o readahead=8,drop_behind=$db
+	cmp "$src/a.bin" "$mnt/a.bin" || fail "a.bin differs (drop_behind=$db)"
+	# The mount's page cache of the file goes; the daemon's cache stays.
+	dd if="$mnt/a.bin" iflag=nocache count=0 status=none
+	cmp "$src/a.bin" "$mnt/a.bin" || fail "a.bin differs on the re-read (drop_behind=$db)"
+	unmount "$mnt" "$FG_PID"
+	n=$(decodes "$T/db-$db.log")
+	echo "  drop_behind=$db: $n chunk decodes for two reads of 384 chunks"
+	if [ $db = on ]; then
+		[ "$n" -ge 700 ] || fail "drop_behind=on: $n decodes, want the re-read to decode again"
+	else
+		[ "$n" -le 400 ] || fail "drop_behind=off: $n decodes, want the re-read from the cache"
+		grep -q ' 0 dropped behind' "$T/db-$db.log" || fail "drop_behind=off dropped chunks"
+	fi
+done
+ok "drop_behind=on re-decodes, off keeps the chunks"
 
 say "random reads (pread and mmap): no read-ahead"
 mount_fg "$store" "$mnt" "$T/rand.log" -o readahead=8

@@ -375,6 +375,43 @@ static void test_recycle(void **state)
 	cache_free(c);
 }
 
+/* cache_put_drop() takes the entry out at once, into the spares when it is mapped, but
+ * not while someone else holds it: that one's cache_put() keeps it as usual. */
+static void test_put_drop(void **state)
+{
+	const size_t big = 256u * 1024;
+	struct cache *c = NULL;
+	struct cache_entry *e1 = NULL, *e2 = NULL;
+	struct filler f = {.chunk = 7};
+	struct cache_key k = key(7);
+	struct cache_stats st;
+
+	(void)state;
+	assert_int_equal(cache_new_policy(16 * big, &cache_policy_lru, &c), 0);
+	assert_int_equal(cache_get(c, &k, big, fill_pattern, &f, &e1), 0);
+	cache_put_drop(c, e1);
+	st = stats(c);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.evictions, 0);
+	/* Gone: the next get fills again, into the dropped entry's memory. */
+	assert_int_equal(cache_get(c, &k, big, fill_pattern, &f, &e1), 0);
+	assert_int_equal(atomic_load(&f.calls), 2);
+	assert_int_equal(stats(c).recycled, 1);
+	check_bytes(e1, 7, big);
+	/* Held twice: the drop only unpins, the entry stays for the other holder. */
+	assert_int_equal(cache_get(c, &k, big, fill_pattern, &f, &e2), 0);
+	cache_put_drop(c, e1);
+	assert_int_equal(stats(c).dropped, 1);
+	check_bytes(e2, 7, big);
+	cache_put(c, e2);
+	assert_int_equal(stats(c).entries, 1);
+	assert_int_equal(touch(c, 8), 1);
+	assert_int_equal(stats(c).entries, 2);
+	cache_free(c);
+}
+
 /* A known sequence gives exact counters. */
 static void test_stats_exact(void **state)
 {
@@ -588,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_slru_protected_cap),
 		cmocka_unit_test(test_slru_basics),
 		cmocka_unit_test(test_recycle),
+		cmocka_unit_test(test_put_drop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
