@@ -6,13 +6,17 @@
 #     sudo bench/bench_read.sh [BUILD_DIR]      (default build/; root: drop_caches, mounts)
 #
 # Needs: faissfs and bench/ffs_passthrough in BUILD_DIR, squashfuse_ll, mksquashfs, fio,
-# /usr/bin/python3 with faiss.  Data: bench/gen_bench_data.py (a ~1 GiB IndexFlat and one
-# index per type), made once in DATA.
+# /usr/bin/python3 with faiss.  Data: bench/gen_bench_data.py --flat-mib 512 (a 512 MiB
+# IndexFlat, 1M x 128, and one index per type), made once in DATA.
 # Env: BENCH_DIR (default /var/tmp/faissfs-bench-read; stores, image, mount points),
 #      DATA (default /var/tmp/faissfs-bench/data, shared with bench.sh; made if missing),
 #      RUNTIME (fio seconds per run, default 10), QUERIES (default 1000),
 #      FFS_OPTS (extra faissfs mount options, e.g. "-o readahead=0").
 # Cold = `echo 3 > /proc/sys/vm/drop_caches` and a fresh mount (empty chunk cache).
+# Backing-hot = the files under the mount (the data dir, the squashfs image, the store) in
+# the page cache, the FUSE side empty (a fresh mount): what the FUSE layer itself costs.
+# Every cold run is preceded by one unmeasured read of the same source from disk, so that
+# the virtual disk's host-side cache is in the same state for every path.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd)
@@ -46,7 +50,7 @@ cleanup
 
 if [ ! -f "$DATA/big/flat.faiss" ] || [ ! -f "$DATA/types/IVFFlat.faiss" ]; then
 	echo "== generating data in $DATA (once)"
-	$PY "$top/bench/gen_bench_data.py" "$DATA"
+	$PY "$top/bench/gen_bench_data.py" "$DATA" --flat-mib 512
 fi
 flat=big/flat.faiss
 size=$(stat -c %s "$DATA/$flat")
@@ -87,6 +91,16 @@ up() {
 	mountpoint -q "$m" || die "$p did not mount at $m"
 	F=$m
 }
+# backing PATH: the files PATH's filesystem reads from.
+backing() {
+	case $1 in
+	disk | pt) echo "$DATA" ;;
+	sq) echo "$B/data.sqfs" ;;
+	ffs) echo "$B/store" ;;
+	esac
+}
+# warm_backing PATH: reads them into the page cache.
+warm_backing() { find "$(backing "$1")" -type f -exec cat {} + >/dev/null; }
 down() {
 	local p=$1
 	[ "$p" = disk ] && return
@@ -136,6 +150,7 @@ declare -A R
 for p in $PATHS; do
 	echo "== $p"
 	# Sequential read of the big IndexFlat: cold, then page cache warm.
+	warm_backing $p
 	drop; up $p
 	R[$p,seq_cold]=$(seq_read "$F/$flat")
 	[ "$p" = ffs ] && R[ffs,rss_seq]=$(rss_mib "${PID[ffs]}")
@@ -146,10 +161,10 @@ for p in $PATHS; do
 	down $p
 	# Daemon-warm: the FUSE file's page cache dropped, the daemon's own cache (or the
 	# source file's page cache, for the passthrough) kept.  faissfs with a cache that
-	# holds the whole file.
+	# holds the whole file, and drop_behind=off so that a sequential read leaves it there.
 	if [ "$p" != disk ]; then
 		drop
-		if [ "$p" = ffs ]; then up ffs -o cache_size=1536M; else up $p; fi
+		if [ "$p" = ffs ]; then up ffs -o cache_size=1536M,drop_behind=off; else up $p; fi
 		seq_read "$F/$flat" >/dev/null
 		[ "$p" = ffs ] && R[ffs,rss_big]=$(rss_mib "${PID[ffs]}")
 		dw=()
@@ -160,17 +175,41 @@ for p in $PATHS; do
 		R[$p,seq_dw]=$(best "${dw[@]}")
 		down $p
 	fi
+	# Backing files in the page cache, the FUSE side fresh.
+	if [ "$p" != disk ]; then
+		bh=()
+		for _ in 1 2 3; do
+			drop; warm_backing $p; up $p
+			bh+=("$(seq_read "$F/$flat")")
+			down $p
+		done
+		R[$p,seq_bh]=$(best "${bh[@]}")
+	fi
 	# fio 4 KiB random reads, each from a cold start.
 	drop; up $p; R[$p,rand1]=$(fio_run "$F/$flat" psync 1); down $p
 	drop; up $p; R[$p,rand4]=$(fio_run "$F/$flat" psync 4); down $p
 	drop; up $p; R[$p,mmap1]=$(fio_run "$F/$flat" mmap 1); down $p
-	# faiss.read_index, cold.
+	# faiss.read_index, cold: the big Flat (the best of 2, after an unmeasured read from
+	# disk for the host's cache), then the small ones.
+	ri=()
+	for _ in 1 2; do
+		drop; up $p; ri+=("$(read_index "$F/$flat")"); down $p
+	done
+	R[$p,ri_big]=$(printf '%s\n' "${ri[@]}" | sort -g | head -n 1)
 	drop; up $p; R[$p,ri_flat]=$(read_index "$F/types/Flat.faiss"); down $p
 	drop; up $p; R[$p,ri_hnsw]=$(read_index "$F/types/HNSWFlat.faiss"); down $p
 	# IVF through mmap: cold (fresh mount, caches dropped), then warm (again).
 	drop; up $p
 	read -r R[$p,ivf_cold_qps] R[$p,ivf_cold_p99] <<<"$(ivf "$F/types/IVFFlat.faiss")"
-	read -r R[$p,ivf_warm_qps] R[$p,ivf_warm_p99] <<<"$(ivf "$F/types/IVFFlat.faiss")"
+	# Warm, the best of 3: the file is in the page cache on every path, so the queries
+	# are CPU-bound and alike, and one run is at the mercy of the machine's noise.
+	wq=() wp=()
+	for _ in 1 2 3; do
+		read -r qps p99 <<<"$(ivf "$F/types/IVFFlat.faiss")"
+		wq+=("$qps") wp+=("$p99")
+	done
+	R[$p,ivf_warm_qps]=$(best "${wq[@]}")
+	R[$p,ivf_warm_p99]=$(printf '%s\n' "${wp[@]}" | sort -g | head -n 1)
 	down $p
 done
 
@@ -218,30 +257,47 @@ declare -A RA
 printf '\n## Read benchmark (%s MiB IndexFlat, %s cores, %s)\n' $((size >> 20)) "$(nproc)" "$(date -u +%F)"
 printf 'faissfs: %s %s; ratios > 1 mean faissfs is faster.\n' "$("$FFS" --version 2>/dev/null | head -1)" "$FFS_OPTS"
 hdr
-row "sequential read, cold (MiB/s)" seq_cold ">= 2x sq; >= 0.70 of 2-core decompression"
+row "sequential read, cold (MiB/s)" seq_cold ">= 0.70x disk; >= 2x pt"
+row "sequential read, backing files in page cache, FUSE side cold, best of 3 (MiB/s)" seq_bh ">= 1.0x pt"
 row "sequential read, daemon cache warm, best of 3 (MiB/s)" seq_dw ">= 2x sq; >= 0.80 of passthrough"
 row "sequential read, page cache warm, best of 3 (MiB/s)" seq_pc ">= 2x sq; = disk (>= 0.90)"
-row "fio 4K random read psync 1 job, cold (MiB/s)" rand1 ">= 2x sq"
-row "fio 4K random read psync 4 jobs, cold (MiB/s)" rand4 ">= 2x sq"
-row "fio 4K random read mmap 1 job, cold (MiB/s)" mmap1 ">= 2x sq"
+row "fio 4K random read psync 1 job, cold (MiB/s)" rand1 ">= 2.5x sq; >= 1.0x pt"
+row "fio 4K random read psync 4 jobs, cold (MiB/s)" rand4 ">= 2.5x sq; >= 1.0x pt"
+row "fio 4K random read mmap 1 job, cold (MiB/s)" mmap1 ">= 2.5x sq; >= 1.0x pt"
+row "faiss.read_index Flat $((size >> 20)) MiB, cold, best of 2 (s)" ri_big "<= 1.1x disk's time" lower
 row "faiss.read_index Flat 51 MB, cold (s)" ri_flat ">= 2x sq" lower
 row "faiss.read_index HNSW 78 MB, cold (s)" ri_hnsw ">= 2x sq" lower
 row "IVF mmap 1000 queries nprobe 16, cold (q/s)" ivf_cold_qps ">= 2x sq"
 row "IVF mmap p99 latency, cold (ms)" ivf_cold_p99 ">= 2x sq" lower
-row "IVF mmap 1000 queries nprobe 16, warm (q/s)" ivf_warm_qps ">= 2x sq; >= 0.95 of disk"
-row "IVF mmap p99 latency, warm (ms)" ivf_warm_p99 ">= 2x sq" lower
+row "IVF mmap 1000 queries nprobe 16, warm, best of 3 (q/s)" ivf_warm_qps ">= 2x sq; >= 0.95 of disk"
+row "IVF mmap p99 latency, warm, best of 3 (ms)" ivf_warm_p99 ">= 2x sq" lower
 printf '\n2-core decompression limit (faissfs verify --threads 2, warm): %s MiB/s; cold sequential read = %s of it\n' \
 	"$dec2" "$(r "${R[ffs,seq_cold]}" "$dec2")"
-printf 'daemon RSS after reading the 1 GiB file: faissfs %s MiB (cache budget 256 MiB), %s MiB with a 1536 MiB budget; squashfuse_ll %s MiB; passthrough %s MiB\n' \
-	"${R[ffs,rss_seq]}" "${R[ffs,rss_big]}" "${R[sq,rss_seq]}" "${R[pt,rss_seq]}"
+printf 'daemon RSS after reading the %s MiB file: faissfs %s MiB (cache budget 256 MiB), %s MiB with a 1536 MiB budget and drop_behind=off; squashfuse_ll %s MiB; passthrough %s MiB\n' \
+	$((size >> 20)) "${R[ffs,rss_seq]}" "${R[ffs,rss_big]}" "${R[sq,rss_seq]}" "${R[pt,rss_seq]}"
 
-printf '\n### Targets\n\n'
+printf '\n### Targets of the read speed work (faissfs against disk and the passthrough)\n\n'
+printf -- '- seq_cold: 0.70x plain disk: %s\n' "$(verdict "${RA[seq_cold,disk]}" 0.70)"
+printf -- '- seq_cold: 2x passthrough: %s\n' "$(verdict "${RA[seq_cold,pt]}" 2)"
+printf -- '- ri_big: at most 1.1x the time of plain disk: %s\n' \
+	"$(verdict "${RA[ri_big,disk]}" "$(echo "scale=2; 1 / 1.1" | bc -l | sed 's/^\./0./')")"
+printf -- '- seq_bh: 1.0x passthrough: %s\n' "$(verdict "${RA[seq_bh,pt]}" 1)"
+for k in rand1 rand4 mmap1; do
+	printf -- '- %s: 2.5x squashfuse_ll: %s; 1.0x passthrough: %s\n' "$k" \
+		"$(verdict "${RA[$k,sq]}" 2.5)" "$(verdict "${RA[$k,pt]}" 1)"
+done
+if [ "${R[ffs,rss_seq]}" -le $((256 + 16)) ]; then rss_v="met (${R[ffs,rss_seq]} MiB)"; else
+	rss_v="MISSED (${R[ffs,rss_seq]} MiB)"; fi
+printf -- '- daemon RSS within the 256 MiB budget + 16 MiB: %s\n' "$rss_v"
+printf -- '- ivf_warm_qps: 95%% of plain disk (no regression): %s\n' \
+	"$(verdict "${RA[ivf_warm_qps,disk]}" 0.95)"
+
+printf '\n### Earlier targets\n\n'
 for k in seq_cold seq_dw seq_pc rand1 rand4 mmap1 ri_flat ri_hnsw ivf_cold_qps ivf_cold_p99 \
 	ivf_warm_qps ivf_warm_p99; do
 	printf -- '- %s: 2x squashfuse_ll: %s\n' "$k" "$(verdict "${RA[$k,sq]}" 2)"
 done
 printf -- '- seq_dw: 80%% of passthrough: %s\n' "$(verdict "${RA[seq_dw,pt]}" 0.80)"
 printf -- '- seq_pc: equal to plain disk: %s\n' "$(verdict "${RA[seq_pc,disk]}" 0.90)"
-printf -- '- ivf_warm_qps: 95%% of plain disk: %s\n' "$(verdict "${RA[ivf_warm_qps,disk]}" 0.95)"
 printf -- '- seq_cold: 70%% of the 2-core decompression limit: %s\n' \
 	"$(verdict "$(r "${R[ffs,seq_cold]}" "$dec2")" 0.70)"
