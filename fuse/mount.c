@@ -348,6 +348,21 @@ static int parse_uint_opt(const char *name, const char *s, unsigned long min, un
 	return 0;
 }
 
+/* Parses "on" or "off" (@s, NULL: not given, *out = @def) for -o @name. */
+static int parse_onoff_opt(const char *name, const char *s, int def, int *out)
+{
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	if (strcmp(s, "on") && strcmp(s, "off")) {
+		fprintf(stderr, "faissfs mount: bad value '%s' for -o %s (on or off)\n", s, name);
+		return -EINVAL;
+	}
+	*out = !strcmp(s, "on");
+	return 0;
+}
+
 void mnt_opts_release(struct mnt_opts *o)
 {
 	free(o->store);
@@ -399,26 +414,9 @@ int mnt_opts_parse(int argc, char *argv[], struct mnt_opts *o)
 	o->debug = r.debug;
 	o->allow_other = r.allow_other;
 	o->rw = r.rw;
-	o->compact = 1;
-	if (r.compact) {
-		if (strcmp(r.compact, "on") && strcmp(r.compact, "off")) {
-			fprintf(stderr,
-				"faissfs mount: bad value '%s' for -o compact (on or off)\n",
-				r.compact);
-			goto out;
-		}
-		o->compact = !strcmp(r.compact, "on");
-	}
-	o->drop_behind = 1;
-	if (r.drop_behind) {
-		if (strcmp(r.drop_behind, "on") && strcmp(r.drop_behind, "off")) {
-			fprintf(stderr,
-				"faissfs mount: bad value '%s' for -o drop_behind (on or off)\n",
-				r.drop_behind);
-			goto out;
-		}
-		o->drop_behind = !strcmp(r.drop_behind, "on");
-	}
+	if (parse_onoff_opt("compact", r.compact, 1, &o->compact) < 0 ||
+	    parse_onoff_opt("drop_behind", r.drop_behind, 1, &o->drop_behind) < 0)
+		goto out;
 	o->stage_max = MNT_STAGE_MAX_DEFAULT;
 	if (r.stage_max && mnt_parse_size(r.stage_max, &o->stage_max) < 0) {
 		fprintf(stderr,
