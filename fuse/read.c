@@ -13,7 +13,7 @@
  * sequential stream covered whole is given back with cache_put_drop(), out of the
  * cache at once.  Its bytes are in the kernel's page cache now, and the next chunk
  * decompressed reuses its memory, which is already mapped and warm: a cold read of a
- * 512 MB Flat went from 1.2 to 1.7 GB/s, and a one-pass read no longer holds its bytes
+ * 512 MB Flat went from 1.2 to 1.4-1.8 GB/s, and a one-pass read no longer holds its bytes
  * twice.  The price: a re-read after the kernel let the pages go decompresses again.
  *
  * Not done, by measurement: pushing the rest of a freshly decompressed chunk into the
